@@ -1,0 +1,187 @@
+"""The seam between the core and the binary formats: the Backend and Resolver protocols and the
+search context a resolver looks things up in.
+
+A backend knows one binary format and one loader's rules; it never sees a wheel. The core hands a
+resolver a ``SearchContext`` in which the wheel's binaries appear as files under ``WHEEL_ROOT`` (the
+virtual site-packages directory the wheel will be installed into) and everything else is the host
+file system.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import ClassVar, Protocol
+
+from ..core.model import Binary, BinaryEdit
+
+#: Where the wheel's files appear to resolvers: the installed site-packages directory.
+WHEEL_ROOT = PurePosixPath("/<wheel>")
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where a dependency was found.
+
+    ``key`` is the wheel member path for wheel files and the absolute host path otherwise;
+    ``path`` is the loader's view of the file (under ``WHEEL_ROOT`` for wheel files).
+    """
+
+    key: str
+    path: PurePosixPath
+    in_wheel: bool
+    binary: Binary
+
+    @property
+    def directory(self) -> PurePosixPath:
+        return self.path.parent
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """One image on the load chain: where the loader sees it and what it is."""
+
+    path: PurePosixPath
+    binary: Binary
+
+
+@dataclass(frozen=True)
+class Resolution:
+    location: Location | None
+    searched: tuple[str, ...] = ()
+
+
+@dataclass
+class SearchContext:
+    """Everything a resolver may look at.
+
+    ``wheel_files`` maps installed paths (relative to ``WHEEL_ROOT``) to (member path, Binary) for the
+    binaries in the wheel. ``lib_path`` are the user's ``--lib-path`` directories. ``environ`` is the
+    environment the search uses (LD_LIBRARY_PATH, DYLD_LIBRARY_PATH, PATH...). ``read_host`` parses a
+    host file with the backend and returns None when it is not a binary of that format.
+    """
+
+    wheel_files: Mapping[str, tuple[str, Binary]]
+    lib_path: Sequence[str] = ()
+    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    read_host: Callable[[str], Binary | None] = lambda path: None
+    #: Host root for system directories (``/`` normally; tests may point it elsewhere).
+    host_root: str = "/"
+    #: True when the resolver may consult the host's own loader configuration (ld.so.conf...).
+    use_host_config: bool = True
+
+    def in_wheel(self, path: PurePosixPath) -> bool:
+        return path == WHEEL_ROOT or WHEEL_ROOT in path.parents
+
+    def lookup(self, path: PurePosixPath, accept: Callable[[Binary], bool] = lambda b: True) -> Location | None:
+        """Return the binary at ``path`` (wheel or host) if it exists and ``accept`` says it is usable."""
+        path = normalize(path)
+        if self.in_wheel(path):
+            rel = path.relative_to(WHEEL_ROOT).as_posix()
+            entry = self.wheel_files.get(rel)
+            if entry is None:
+                return None
+            member, binary = entry
+            return Location(member, path, True, binary) if accept(binary) else None
+        host = str(path)
+        if not os.path.isfile(host):
+            return None
+        binary = self.read_host(host)
+        if binary is None or not accept(binary):
+            return None
+        return Location(os.path.realpath(host), path, False, binary)
+
+
+def normalize(path: PurePosixPath) -> PurePosixPath:
+    """Collapse ``.`` and ``..`` lexically (as the loaders do for $ORIGIN / @loader_path paths)."""
+    return PurePosixPath(os.path.normpath(str(path)))
+
+
+@dataclass(frozen=True)
+class PatchRequest:
+    """One ``wheelrepair patch`` invocation, format-neutral. A backend raises ``UsageError`` for a
+    field its format has no meaning for (e.g. ``add_needed`` on Mach-O)."""
+
+    replace_needed: tuple[tuple[str, str], ...] = ()
+    add_needed: tuple[str, ...] = ()
+    remove_needed: tuple[str, ...] = ()
+    set_soname: str | None = None
+    #: Replace all search paths (ELF: DT_RUNPATH, or DT_RPATH with ``force_rpath``; Mach-O: LC_RPATHs).
+    set_rpath: tuple[str, ...] | None = None
+    add_rpath: tuple[str, ...] = ()
+    delete_rpath: tuple[str, ...] = ()
+    remove_rpath: bool = False
+    force_rpath: bool = False
+
+
+class Resolver(Protocol):
+    """A loader's search rules as data."""
+
+    def resolve(self, name: str, chain: Sequence[Loaded]) -> Resolution:
+        """Find ``name`` as needed by ``chain[-1]``, loaded (transitively) by ``chain[0]``."""
+        ...
+
+    def expand(self, search_path: str, loader: Loaded) -> PurePosixPath | None:
+        """The directory a raw search path entry of ``loader`` names (None if it cannot be known)."""
+        ...
+
+
+class Backend(Protocol):
+    """One binary format: reading, resolving, editing."""
+
+    format: ClassVar[str]
+
+    def sniff(self, head: bytes) -> bool:
+        """True if ``head`` (the first 64 bytes of a file) starts a binary of this format."""
+        ...
+
+    def read(self, data: bytes, name: str) -> Binary:
+        """Parse a whole file's bytes; raise ``InvalidBinary`` naming ``name`` when malformed."""
+        ...
+
+    def resolver(self, ctx: SearchContext) -> Resolver: ...
+
+    def rewrite(self, path: Path, edit: BinaryEdit) -> None:
+        """Apply ``edit`` to the file at ``path`` in place (the core passes a scratch copy)."""
+        ...
+
+    def finalize(self, path: Path) -> None:
+        """Make an edited file valid again (Mach-O ad-hoc signature); a no-op elsewhere."""
+        ...
+
+    def patch(self, path: Path, request: PatchRequest) -> None:
+        """Apply a user's ``wheelrepair patch`` request to the file at ``path`` in place."""
+        ...
+
+    def describe(self, data: bytes, name: str) -> Mapping[str, object]:
+        """The fields ``wheelrepair patch --print`` shows (JSON-serialisable), e.g. for ELF
+        {"soname": ..., "needed": [...], "rpath": [...], "runpath": [...], "interpreter": ...}."""
+        ...
+
+    def library_filename(self, name: str, source: str, digest: str) -> str:
+        """The mangled file name for a vendored library needed as ``name`` (found at ``source``),
+        e.g. ``libfoo.so.1`` -> ``libfoo-1a2b3c4d.so.1``; ``digest`` is the 8-hex content hash."""
+        ...
+
+    def needed_reference(self, filename: str, from_dir: str, libs_dir: str) -> str:
+        """How a binary in ``from_dir`` names a vendored file ``filename`` in ``libs_dir`` (both
+        wheel-relative): ``libfoo-1a2b.so.1`` (ELF, PE) or ``@rpath/libfoo-1a2b.dylib`` (Mach-O)."""
+        ...
+
+    def support_files(
+        self,
+        libs_dir: str,
+        vendored: Sequence[str],
+        users: Sequence[str],
+        members: Sequence[str],
+        read_member: Callable[[str], bytes],
+    ) -> Mapping[str, bytes]:
+        """Non-binary members the loader needs after repair, as {member path: new content}.
+
+        ``vendored`` are the libs-dir member paths in dependency order (dependencies first),
+        ``users`` the wheel binaries that need any of them, ``members`` every member path of the
+        wheel. Windows returns the patched ``__init__.py`` files here; ELF and Mach-O return {}.
+        """
+        ...

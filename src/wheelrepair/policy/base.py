@@ -1,0 +1,42 @@
+"""The policy protocol: what a target platform provides and which properties of a binary make a tag
+false. One ``Platform`` per family (linux, macos, windows), each judging a whole wheel."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import ClassVar, Protocol
+
+from ..core.model import Binary, Verdict
+
+
+@dataclass(frozen=True)
+class PolicyInfo:
+    """One row of ``wheelrepair policies``."""
+
+    tag: str
+    aliases: tuple[str, ...]
+    platform: str
+    summary: str
+
+
+class Platform(Protocol):
+    name: ClassVar[str]  # "linux" | "macos" | "windows"
+
+    def provides(self, name: str, requester: Binary) -> bool:
+        """True when the target platform supplies ``name`` (never vendored, not looked up further)."""
+        ...
+
+    def verdict(
+        self,
+        binaries: Sequence[tuple[str, Binary]],
+        wheel_tags: Sequence[str],
+        requested: str | None = None,
+    ) -> Verdict:
+        """Judge the binaries the repaired wheel will hold (its own plus vendored ones, as
+        (display path, Binary)). ``wheel_tags`` are the platform tags the wheel carries now;
+        ``requested`` is ``--plat``. The verdict's ``error`` is set when ``requested`` is impossible.
+        """
+        ...
+
+    def policies(self) -> Sequence[PolicyInfo]: ...
