@@ -71,6 +71,8 @@ class SearchContext:
     host_root: str = "/"
     #: True when the resolver may consult the host's own loader configuration (ld.so.conf...).
     use_host_config: bool = True
+    #: False for ``check``: only the wheel's own files (and what the platform provides) count.
+    allow_host: bool = True
 
     def in_wheel(self, path: PurePosixPath) -> bool:
         return path == WHEEL_ROOT or WHEEL_ROOT in path.parents
@@ -86,7 +88,7 @@ class SearchContext:
             member, binary = entry
             return Location(member, path, True, binary) if accept(binary) else None
         host = str(path)
-        if not os.path.isfile(host):
+        if not self.allow_host or not os.path.isfile(host):
             return None
         binary = self.read_host(host)
         if binary is None or not accept(binary):

@@ -1,0 +1,46 @@
+"""wheelrepair: make binary wheels self-contained on Linux, macOS and Windows, from any host.
+
+Public API: ``inspect_wheel`` (what ``show`` prints), ``check_wheel``, ``repair_wheel``; each returns
+the documented JSON-compatible report.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .options import RepairOptions
+
+__version__ = "0.1.0"
+
+
+def inspect_wheel(wheel: str | Path, options: RepairOptions | None = None) -> dict[str, Any]:
+    from .core.report import show_report
+    from .core.repair import analyze
+    from .wheel.archive import WheelArchive
+
+    with WheelArchive.open(wheel) as archive:
+        return show_report(analyze(archive, options or RepairOptions()))
+
+
+def check_wheel(wheel: str | Path, options: RepairOptions | None = None) -> dict[str, Any]:
+    """Resolve the wheel with only its own contents and what its platform provides."""
+    from .core.report import check_report
+    from .core.repair import analyze, check_analysis
+    from .wheel.archive import WheelArchive
+
+    options = options or RepairOptions()
+    with WheelArchive.open(wheel) as archive:
+        archive.verify_record()
+        analysis = analyze(archive, RepairOptions(exclude=options.exclude), allow_host=False)
+        return check_report(analysis, check_analysis(analysis))
+
+
+def repair_wheel(wheel: str | Path, out_dir: str | Path, options: RepairOptions | None = None) -> dict[str, Any]:
+    from .core.report import repair_report
+    from .core.repair import repair
+
+    return repair_report(repair(Path(wheel), Path(out_dir), options or RepairOptions()))
+
+
+__all__ = ["RepairOptions", "__version__", "check_wheel", "inspect_wheel", "repair_wheel"]

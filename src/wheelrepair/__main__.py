@@ -1,0 +1,5 @@
+"""``python -m wheelrepair``."""
+
+from .cli import main
+
+main()

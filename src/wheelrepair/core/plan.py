@@ -1,0 +1,190 @@
+"""Decide what repair changes: which libraries to vendor under which names, and which binaries to
+rewrite how. A pure function of the graph; it reads host libraries only to hash them."""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from ..formats.base import WHEEL_ROOT, Backend, Loaded, Resolver
+from .exclude import GlobSet
+from ..errors import NotRepairable
+from .model import Action, BinaryEdit, DependencyGraph, Node, RepairPlan, VendoredLibrary, Verdict
+from .naming import file_sha256, name_digest
+
+
+@dataclass(frozen=True)
+class PlanInputs:
+    wheel: str
+    graph: DependencyGraph
+    verdict: Verdict
+    libs_dir: str
+    """Wheel-relative directory (as installed) that receives vendored libraries."""
+    members: Sequence[str]
+    installed: Mapping[str, str]
+    """Wheel member path -> installed path, for the wheel's binaries."""
+    no_mangle: GlobSet
+    strip: bool
+
+
+def plan_repair(
+    inputs: PlanInputs,
+    backend: Backend,
+    resolver: Resolver,
+    read_member: Callable[[str], bytes],
+    hash_file: Callable[[str], str] = file_sha256,
+) -> RepairPlan:
+    graph = inputs.graph
+    vendored_sources = graph.vendored
+    names_for: dict[str, list[str]] = {}
+    for edge in graph.edges:
+        if edge.action is Action.VENDOR and edge.path is not None:
+            names_for.setdefault(edge.path, [])
+            if edge.name not in names_for[edge.path]:
+                names_for[edge.path].append(edge.name)
+
+    filenames = _vendored_filenames(inputs, backend, vendored_sources, names_for, hash_file)
+    vendored = tuple(
+        VendoredLibrary(
+            source=src,
+            dest=posixpath.join(inputs.libs_dir, filenames[src]),
+            name=_own_name(graph, src, names_for),
+            new_name=filenames[src],
+        )
+        for src in vendored_sources
+    )
+    dest_of = {v.source: v.dest for v in vendored}
+
+    edits: dict[str, BinaryEdit] = {}
+    for key, node in graph.nodes.items():
+        if node.in_wheel:
+            member_dir = posixpath.dirname(inputs.installed.get(key, key))
+            target = key
+        elif key in dest_of:
+            member_dir = inputs.libs_dir
+            target = dest_of[key]
+        else:
+            continue
+        replace: dict[str, str] = {}
+        for edge in graph.edges_from(key):
+            if edge.action is Action.VENDOR and edge.path in dest_of:
+                replace[edge.name] = backend.needed_reference(filenames[edge.path], member_dir, inputs.libs_dir)
+        is_vendored = not node.in_wheel
+        if not replace and not is_vendored and not inputs.strip:
+            continue
+        add_paths: tuple[str, ...] = ()
+        keep: tuple[str, ...] | None = None
+        if replace:
+            add_paths = (_relative(inputs.libs_dir, member_dir),)
+            keep = _in_wheel_search_paths(resolver, node)
+        elif is_vendored and (node.binary.rpaths or node.binary.runpaths):
+            keep = ()  # a vendored library must not search the build machine
+        edits[target] = BinaryEdit(
+            replace_needed=replace,
+            set_own_name=filenames[key] if is_vendored else None,
+            add_search_paths=add_paths,
+            keep_search_paths=keep,
+            strip=inputs.strip,
+        )
+
+    users = sorted(
+        {e.needed_by for e in graph.edges if e.action is Action.VENDOR and graph.nodes[e.needed_by].in_wheel}
+    )
+    files = backend.support_files(
+        inputs.libs_dir,
+        [dest_of[s] for s in _dependencies_first(graph, vendored_sources)],
+        users,
+        inputs.members,
+        read_member,
+    ) if vendored else {}
+    excluded = tuple(e for e in graph.edges if e.action is Action.EXCLUDED)
+    return RepairPlan(
+        wheel=inputs.wheel,
+        verdict=inputs.verdict,
+        libs_dir=inputs.libs_dir,
+        vendored=vendored,
+        edits=edits,
+        files=dict(files),
+        excluded=excluded,
+        warnings=inputs.verdict.warnings,
+    )
+
+
+def _own_name(graph: DependencyGraph, source: str, names_for: Mapping[str, list[str]]) -> str:
+    soname = graph.nodes[source].binary.soname
+    return soname or names_for[source][0]
+
+
+def _vendored_filenames(
+    inputs: PlanInputs,
+    backend: Backend,
+    sources: Sequence[str],
+    names_for: Mapping[str, list[str]],
+    hash_file: Callable[[str], str],
+) -> dict[str, str]:
+    """Mangled names, dependencies first, so each name can cover its dependencies' names."""
+    filenames: dict[str, str] = {}
+    for src in _dependencies_first(inputs.graph, sources):
+        name = _own_name(inputs.graph, src, names_for)
+        if inputs.no_mangle.matches(name, src) or any(inputs.no_mangle.matches(n, src) for n in names_for[src]):
+            filenames[src] = posixpath.basename(name)
+            continue
+        deps = [
+            filenames[e.path]
+            for e in inputs.graph.edges_from(src)
+            if e.action is Action.VENDOR and e.path in filenames
+        ]
+        filenames[src] = backend.library_filename(name, src, name_digest(hash_file(src), deps))
+    _check_unique(inputs.wheel, filenames)
+    return filenames
+
+
+def _check_unique(wheel: str, filenames: Mapping[str, str]) -> None:
+    seen: dict[str, str] = {}
+    for src, name in filenames.items():
+        key = name.lower()
+        if key in seen:
+            raise NotRepairable(
+                f"two different libraries would both be vendored as {name} ({seen[key]} and {src}); "
+                "drop --no-mangle for them or --exclude one",
+                subject=wheel,
+            )
+        seen[key] = src
+
+
+def _dependencies_first(graph: DependencyGraph, sources: Sequence[str]) -> list[str]:
+    wanted = set(sources)
+    ordered: list[str] = []
+    state: dict[str, int] = {}
+
+    def visit(src: str) -> None:
+        if state.get(src):
+            return  # done, or on the stack (a cycle: break it here)
+        state[src] = 1
+        for edge in graph.edges_from(src):
+            if edge.action is Action.VENDOR and edge.path in wanted:
+                visit(edge.path)
+        state[src] = 2
+        ordered.append(src)
+
+    for src in sources:
+        visit(src)
+    return ordered
+
+
+def _relative(target: str, start: str) -> str:
+    return posixpath.relpath(target or ".", start or ".")
+
+
+def _in_wheel_search_paths(resolver: Resolver, node: Node) -> tuple[str, ...]:
+    """The node's existing search path entries that name a directory inside the wheel; entries that
+    point at the build machine are dropped."""
+    loaded = Loaded(node.location, node.binary)
+    kept: list[str] = []
+    for entry in (*node.binary.rpaths, *node.binary.runpaths):
+        expanded = resolver.expand(entry, loaded)
+        inside = expanded is not None and (expanded == WHEEL_ROOT or WHEEL_ROOT in expanded.parents)
+        if inside and entry not in kept:
+            kept.append(entry)
+    return tuple(kept)

@@ -1,0 +1,267 @@
+"""The pipeline: open -> scan -> resolve -> judge -> plan -> apply -> write -> verify.
+
+``analyze`` answers show and check; ``repair`` applies a plan and proves the output self-contained
+before it is given its final name. Nothing here knows which binary format it is handling.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from ..errors import InvalidBinary, MissingDependency, NotRepairable, PolicyViolation
+from ..formats import backend_named
+from ..formats.base import Backend, Resolver, SearchContext
+from ..options import RepairOptions
+from ..policy import platform_for_format
+from ..policy.base import Platform
+from ..wheel.archive import WheelArchive
+from ..wheel.metadata import WheelMetadata, retag
+from ..wheel.writer import write_wheel
+from .exclude import GlobSet
+from .graph import build_graph
+from .model import Action, Binary, Dependency, DependencyGraph, RepairPlan, Verdict
+from .plan import PlanInputs, plan_repair
+from .scan import ScannedBinary, scan_wheel
+
+log = logging.getLogger("wheelrepair")
+
+
+@dataclass(frozen=True)
+class Analysis:
+    wheel: Path
+    metadata: WheelMetadata
+    format: str | None
+    scanned: tuple[ScannedBinary, ...]
+    graph: DependencyGraph
+    verdict: Verdict
+    options: RepairOptions
+
+    @property
+    def platform(self) -> str | None:
+        return self.verdict.platform or None
+
+    def problems(self) -> tuple[str, ...]:
+        """Why this wheel would fail to load or carries a false tag (empty when fine)."""
+        return tuple(_problem(self.metadata.filename, d) for d in _unresolved(self.graph))
+
+
+@dataclass(frozen=True)
+class RepairResult:
+    analysis: Analysis
+    plan: RepairPlan | None
+    output: Path
+    changed: bool
+
+
+def libs_dir_for(metadata: WheelMetadata, options: RepairOptions) -> str:
+    return options.lib_sdir or f"{metadata.name}.libs"
+
+
+def analyze(archive: WheelArchive, options: RepairOptions, *, allow_host: bool = True) -> Analysis:
+    fmt, scanned = scan_wheel(archive)
+    metadata = archive.metadata
+    if fmt is None or not scanned:
+        empty = DependencyGraph((), {}, ())
+        verdict = Verdict(platform="", tag=None)
+        return Analysis(archive.path, metadata, fmt, tuple(scanned), empty, verdict, options)
+    backend = backend_named(fmt)
+    platform = platform_for_format(fmt)
+    resolver = backend.resolver(_context(scanned, backend, options, allow_host))
+    graph = build_graph(scanned, resolver, platform, GlobSet.of(options.exclude))
+    verdict = judge(graph, platform, metadata, options.plat)
+    return Analysis(archive.path, metadata, fmt, tuple(scanned), graph, verdict, options)
+
+
+def judge(graph: DependencyGraph, platform: Platform, metadata: WheelMetadata, plat: str | None) -> Verdict:
+    """The policy's verdict over every binary the repaired wheel will hold."""
+    binaries: list[tuple[str, Binary]] = [(k, graph.nodes[k].binary) for k in graph.roots]
+    binaries += [(k, graph.nodes[k].binary) for k in graph.vendored]
+    return platform.verdict(binaries, metadata.platform_tags, plat)
+
+
+def _context(
+    scanned: tuple[ScannedBinary, ...] | list[ScannedBinary],
+    backend: Backend,
+    options: RepairOptions,
+    allow_host: bool,
+) -> SearchContext:
+    wheel_files = {item.installed: (item.member, item.binary) for item in scanned if item.installed is not None}
+    return SearchContext(
+        wheel_files=wheel_files,
+        lib_path=tuple(os.path.abspath(p) for p in options.lib_path),
+        read_host=_host_reader(backend),
+        allow_host=allow_host,
+    )
+
+
+def _host_reader(backend: Backend) -> _HostReader:
+    return _HostReader(backend)
+
+
+class _HostReader:
+    """Parses host libraries once each; files that are not binaries of the format read as None."""
+
+    def __init__(self, backend: Backend) -> None:
+        self._backend = backend
+        self.read = lru_cache(maxsize=None)(self._read)
+
+    def __call__(self, path: str) -> Binary | None:
+        return self.read(os.path.realpath(path))
+
+    def _read(self, path: str) -> Binary | None:
+        try:
+            with open(path, "rb") as fh:
+                if not self._backend.sniff(fh.read(64)):
+                    return None
+                fh.seek(0)
+                data = fh.read()
+            return self._backend.read(data, path)
+        except (OSError, InvalidBinary):
+            return None
+
+
+def _unresolved(graph: DependencyGraph) -> list[Dependency]:
+    return [e for e in graph.edges if e.action is Action.MISSING and not e.weak]
+
+
+def _problem(wheel: str, dep: Dependency) -> str:
+    where = ", ".join(dep.searched) if dep.searched else "nowhere the loader looks"
+    return (
+        f"{wheel}: {dep.name} (needed by {dep.needed_by}) not found in {where}; "
+        f"pass --lib-path DIR or --exclude {os.path.basename(dep.name)}"
+    )
+
+
+def check_analysis(analysis: Analysis) -> tuple[str, ...]:
+    """Problems that make ``check`` fail: unresolved dependencies, libraries the wheel expects from
+    outside that the platform does not provide, and platform tags the binaries do not honour."""
+    problems = list(analysis.problems())
+    if analysis.format is None:
+        return tuple(problems)
+    name = analysis.metadata.filename
+    for dep in analysis.graph.edges:
+        if dep.action is Action.VENDOR:
+            problems.append(f"{name}: {dep.name} (needed by {dep.needed_by}) is not in the wheel")
+    platform = platform_for_format(analysis.format)
+    for tag in analysis.metadata.platform_tags:
+        verdict = judge(analysis.graph, platform, analysis.metadata, tag)
+        if verdict.error:
+            problems.append(f"{name}: {verdict.error}")
+    return tuple(problems)
+
+
+def repair(path: Path, out_dir: Path, options: RepairOptions) -> RepairResult:
+    with WheelArchive.open(path) as archive:
+        analysis = analyze(archive, options)
+        name = archive.metadata.filename
+        if analysis.format is None or not analysis.scanned:
+            raise NotRepairable("holds no binaries for its platform: nothing to repair", subject=name)
+        missing = _unresolved(analysis.graph)
+        if missing:
+            raise MissingDependency(_problem(name, missing[0]).split(": ", 1)[1], subject=name)
+        verdict = analysis.verdict
+        if verdict.error:
+            raise PolicyViolation(verdict.error, subject=name)
+        if verdict.tag is None:
+            reason = _first_reason(verdict)
+            raise PolicyViolation(f"no {verdict.platform} policy fits{reason}", subject=name)
+        backend = backend_named(analysis.format)
+        resolver = backend.resolver(_context(analysis.scanned, backend, options, True))
+        plan = plan_repair(
+            PlanInputs(
+                wheel=name,
+                graph=analysis.graph,
+                verdict=verdict,
+                libs_dir=libs_dir_for(archive.metadata, options),
+                members=archive.members,
+                installed={s.member: s.installed or s.member for s in analysis.scanned},
+                no_mangle=GlobSet.of(options.no_mangle),
+                strip=options.strip,
+            ),
+            backend,
+            resolver,
+            archive.read,
+        )
+        tags = (verdict.tag,) if options.only_plat else verdict.tags or (verdict.tag,)
+        new_name, tag_lines = retag(archive.metadata, tags)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        output = out_dir / new_name
+        if plan.changes_nothing and new_name == name:
+            if output.resolve() != Path(path).resolve():
+                _copy_atomically(Path(path), output)
+            return RepairResult(analysis, plan, output, changed=False)
+        with tempfile.TemporaryDirectory(prefix="wheelrepair-") as scratch:
+            replace, add = _apply(plan, archive, backend, Path(scratch))
+            staged = out_dir / f".{new_name}.wheelrepair-tmp"
+            try:
+                write_wheel(archive, staged, replace=replace, add=add, wheel_tags=tag_lines)
+                _verify(staged, options, verdict)
+                os.replace(staged, output)
+            finally:
+                if staged.exists():
+                    staged.unlink()
+        return RepairResult(analysis, plan, output, changed=True)
+
+
+def _first_reason(verdict: Verdict) -> str:
+    for rejection in verdict.rejected:
+        for reason in rejection.reasons:
+            return f": {reason.binary}: {reason.detail}"
+    return ""
+
+
+def _apply(
+    plan: RepairPlan, archive: WheelArchive, backend: Backend, scratch: Path
+) -> tuple[dict[str, Path | bytes], dict[str, Path | bytes]]:
+    replace: dict[str, Path | bytes] = {}
+    add: dict[str, Path | bytes] = {}
+    sources = {v.dest: v.source for v in plan.vendored}
+    for index, (target, edit) in enumerate(sorted(plan.edits.items())):
+        work = scratch / f"{index}-{os.path.basename(target)}"
+        if target in sources:
+            shutil.copyfile(sources[target], work)
+        else:
+            with archive.open_member(target) as src, open(work, "wb") as dst:
+                shutil.copyfileobj(src, dst, 1 << 20)
+        if not edit.is_empty:
+            backend.rewrite(work, edit)
+            backend.finalize(work)
+        (add if target in sources else replace)[target] = work
+    for vendored in plan.vendored:
+        add.setdefault(vendored.dest, Path(vendored.source))
+    for member, content in plan.files.items():
+        (replace if member in archive.members else add)[member] = content
+    return replace, add
+
+
+def _verify(staged: Path, options: RepairOptions, verdict: Verdict) -> None:
+    """Re-resolve the output with only its own contents: the same test ``check`` applies."""
+    check_options = RepairOptions(plat=verdict.tag, exclude=options.exclude)
+    with WheelArchive.open(staged) as archive:
+        problems = check_analysis(analyze(archive, check_options, allow_host=False))
+    if problems:
+        raise NotRepairable(f"the repaired wheel would not be self-contained: {problems[0]}")
+
+
+def _copy_atomically(src: Path, dest: Path) -> None:
+    staged = dest.with_name(f".{dest.name}.wheelrepair-tmp")
+    try:
+        shutil.copyfile(src, staged)
+        os.replace(staged, dest)
+    finally:
+        if staged.exists():
+            staged.unlink()
+
+
+def vendored_summary(plan: RepairPlan) -> list[Mapping[str, str]]:
+    return [{"name": v.name, "source": v.source, "dest": v.dest} for v in plan.vendored]
+
+
+__all__ = ["Analysis", "RepairResult", "analyze", "check_analysis", "repair", "Resolver"]

@@ -1,0 +1,73 @@
+"""Find the binaries in a wheel by their magic bytes (never by file name) and parse each through its
+backend. Members are read one at a time, so memory is bounded by the largest binary, not the wheel."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+
+from ..errors import InvalidBinary
+from ..formats import backend_for, backend_named
+from ..formats.base import WHEEL_ROOT, Backend
+from ..wheel.archive import WheelArchive
+from ..wheel.metadata import installed_path
+from .model import Binary
+
+_HEAD = 64
+_PLATFORM_FORMAT = (("macosx_", "macho"), ("win", "pe"), ("linux", "elf"), ("manylinux", "elf"), ("musllinux", "elf"))
+
+
+@dataclass(frozen=True)
+class ScannedBinary:
+    member: str
+    #: Path relative to site-packages after install (None for .data/scripts and the like).
+    installed: str | None
+    format: str
+    binary: Binary
+    size: int
+
+    @property
+    def location(self) -> PurePosixPath:
+        return WHEEL_ROOT / (self.installed or self.member)
+
+
+def wheel_format(platform_tags: Sequence[str], found: Sequence[str]) -> str | None:
+    """The binary format a wheel is for: from its platform tag, else from what it holds most of."""
+    for tag in platform_tags:
+        for prefix, fmt in _PLATFORM_FORMAT:
+            if tag.startswith(prefix):
+                return fmt
+    counts = Counter(found)
+    return counts.most_common(1)[0][0] if counts else None
+
+
+def scan_wheel(archive: WheelArchive) -> tuple[str | None, list[ScannedBinary]]:
+    """Every binary of the wheel's own format, parsed; binaries of other formats are ignored (a Linux
+    wheel may ship a Windows DLL as data)."""
+    candidates: list[tuple[str, Backend]] = []
+    for member in archive.members:
+        if archive.size(member) < _HEAD // 4:
+            continue
+        backend = backend_for(archive.head(member, _HEAD))
+        if backend is not None:
+            candidates.append((member, backend))
+    fmt = wheel_format(archive.metadata.platform_tags, [b.format for _, b in candidates])
+    scanned: list[ScannedBinary] = []
+    for member, backend in candidates:
+        if backend.format != fmt:
+            continue
+        data = archive.read(member)
+        try:
+            binary = backend.read(data, member)
+        except InvalidBinary as err:
+            raise InvalidBinary(str(err), subject=archive.path.name) from None
+        scanned.append(
+            ScannedBinary(member, installed_path(member, archive.metadata), fmt, binary, len(data))
+        )
+    return fmt, scanned
+
+
+def backend_of(fmt: str) -> Backend:
+    return backend_named(fmt)

@@ -1,0 +1,156 @@
+"""Human output with rich (trees, tables; colour only on a terminal) and JSON for machines.
+Everything it prints comes from the report documents in core/report.py."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.tree import Tree
+
+_STYLE = {
+    "in-wheel": "green",
+    "system": "dim",
+    "vendor": "yellow",
+    "excluded": "cyan",
+    "missing": "bold red",
+}
+
+stdout = Console(highlight=False, soft_wrap=True)
+stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def print_json(document: Any) -> None:
+    sys.stdout.write(json.dumps(document, indent=2, sort_keys=False) + "\n")
+
+
+def size_text(size: int | None) -> str:
+    if size is None:
+        return ""
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return ""
+
+
+def _label(edge: Mapping[str, Any], sizes: Mapping[str, int | None]) -> str:
+    action = edge["action"]
+    style = _STYLE.get(action, "")
+    text = f"{edge['name']}  [{style}]{action}[/]"
+    path = edge.get("path")
+    if path and path != edge["name"]:
+        text += f"  [dim]{path}[/]"
+    if action == "vendor" and path in sizes:
+        text += f"  {size_text(sizes[path])}"
+    if edge.get("weak"):
+        text += "  [dim](weak)[/]"
+    return text
+
+
+def show(report: Mapping[str, Any]) -> None:
+    title = f"[bold]{report['wheel']}[/]"
+    if report.get("platform"):
+        title += f"  ({report['platform']})"
+    tree = Tree(title)
+    edges: Sequence[Mapping[str, Any]] = report.get("edges", [])
+    children: dict[str, list[Mapping[str, Any]]] = {}
+    for edge in edges:
+        children.setdefault(edge["needed_by"], []).append(edge)
+    sizes = {e["path"]: e.get("size") for e in report.get("external", []) if e.get("path")}
+
+    def grow(branch: Tree, key: str, seen: frozenset[str]) -> None:
+        for edge in children.get(key, []):
+            node = branch.add(_label(edge, sizes))
+            path = edge.get("path")
+            if edge["action"] == "vendor" and path and path not in seen:
+                grow(node, path, seen | {path})
+
+    for binary in report.get("binaries", []):
+        branch = tree.add(f"[bold]{binary['path']}[/]  [dim]{binary['arch']}, {size_text(binary['size'])}[/]")
+        grow(branch, binary["path"], frozenset({binary["path"]}))
+    if not report.get("binaries"):
+        tree.add("[dim]no binaries for its platform[/]")
+    stdout.print(tree)
+    _verdict(report)
+    if report.get("config_file"):
+        stdout.print(f"[dim]options from {report['config_file']}[/]")
+
+
+def _verdict(report: Mapping[str, Any]) -> None:
+    verdict = report.get("verdict") or {}
+    tag = verdict.get("tag")
+    if not report.get("binaries"):
+        return
+    counts: dict[str, int] = {}
+    for entry in report.get("external", []):
+        counts[entry["action"]] = counts.get(entry["action"], 0) + 1
+    summary = ", ".join(f"{n} {a}" for a, n in sorted(counts.items())) or "no external libraries"
+    stdout.print(f"External libraries: {summary}")
+    if tag:
+        also = [t for t in verdict.get("tags", []) if t != tag]
+        extra = f" (also {', '.join(also)})" if also else ""
+        stdout.print(f"Best tag after repair: [bold green]{tag}[/]{extra}")
+    else:
+        stdout.print("Best tag after repair: [bold red]none[/]")
+    for warning in verdict.get("warnings", []):
+        stdout.print(f"[yellow]warning:[/] {warning}")
+    rejected = verdict.get("rejected", [])
+    if rejected:
+        table = Table("more compatible tag", "ruled out by", box=None, show_header=True, pad_edge=False)
+        for rejection in rejected:
+            reasons = rejection["reasons"]
+            text = "; ".join(f"{r['binary']}: {r['detail']}" for r in reasons[:3])
+            if len(reasons) > 3:
+                text += f"; and {len(reasons) - 3} more"
+            table.add_row(rejection["tag"], text)
+        stdout.print(table)
+    if verdict.get("error"):
+        stdout.print(f"[bold red]{verdict['error']}[/]")
+
+
+def check(report: Mapping[str, Any]) -> None:
+    if report["ok"]:
+        stdout.print(f"{report['wheel']}: [green]ok[/] (self-contained, tags hold)")
+    else:
+        for problem in report["problems"]:
+            stdout.print(f"[red]{problem}[/]")
+
+
+def repair(report: Mapping[str, Any]) -> None:
+    if not report["changed"]:
+        stdout.print(f"{report['wheel']}: already self-contained, nothing to change -> {report['output']}")
+        return
+    vendored = report.get("vendored", [])
+    stdout.print(f"{report['wheel']} -> [bold]{report['output']}[/]")
+    stdout.print(f"  tags: {', '.join(report.get('tags', []))}")
+    for item in vendored:
+        stdout.print(f"  vendored {item['name']} from {item['source']} as {item['dest']}")
+    for name in report.get("excluded", []):
+        stdout.print(f"  [cyan]excluded[/] {name} (stays external)")
+    for warning in report.get("warnings", []):
+        stderr.print(f"[yellow]warning:[/] {warning}")
+
+
+def needed(rows: Mapping[str, Any]) -> None:
+    for key in ("soname", "install_name", "export_name", "arch", "interpreter", "min_os"):
+        if rows.get(key):
+            stdout.print(f"{key}: {rows[key]}")
+    for name in rows.get("needed", []):
+        stdout.print(name)
+
+
+def policies(rows: Sequence[Mapping[str, Any]]) -> None:
+    table = Table("tag", "aliases", "platform", "summary", box=None)
+    for row in rows:
+        table.add_row(row["tag"], ", ".join(row["aliases"]), row["platform"], row["summary"])
+    stdout.print(table)
+
+
+def error(message: str) -> None:
+    stderr.print(f"[bold red]error:[/] {message}", markup=True, highlight=False)

@@ -1,0 +1,114 @@
+"""Bad input never gets a traceback: one line on stderr naming the file and the problem, exit 2, and
+nothing written."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from tests.fixtures.wheels import make_wheel
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "wheelrepair", *args], capture_output=True, text=True)
+
+
+@pytest.fixture(scope="module")
+def real_so(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    root = tmp_path_factory.mktemp("so")
+    (root / "x.c").write_text("int x(void) { return 1; }\n")
+    subprocess.run(["gcc", "-shared", "-fPIC", "-O2", "-o", str(root / "x.so"), str(root / "x.c")], check=True)
+    return (root / "x.so").read_bytes()
+
+
+def _zip(path: Path, entries: dict[str, bytes], symlink: str | None = None) -> Path:
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, data in entries.items():
+            info = zipfile.ZipInfo(name)
+            if name == symlink:
+                info.external_attr = (0o120777) << 16
+            zf.writestr(info, data)
+    return path
+
+
+def _hostile(kind: str, tmp: Path, real_so: bytes) -> Path:
+    good = make_wheel(tmp / "good", {"demo/x.so": real_so})
+    name = good.name
+    if kind == "not-a-zip":
+        (tmp / name).write_text("hello")
+    elif kind == "truncated-zip":
+        (tmp / name).write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    elif kind == "zip-slip":
+        with zipfile.ZipFile(good) as zf:
+            entries = {n: zf.read(n) for n in zf.namelist()}
+        entries["../evil.py"] = b"x"
+        _zip(tmp / name, entries)
+    elif kind == "absolute-path":
+        with zipfile.ZipFile(good) as zf:
+            entries = {n: zf.read(n) for n in zf.namelist()}
+        entries["/etc/evil.py"] = b"x"
+        _zip(tmp / name, entries)
+    elif kind == "symlink":
+        with zipfile.ZipFile(good) as zf:
+            entries = {n: zf.read(n) for n in zf.namelist()}
+        entries["demo/link.so"] = b"/etc/passwd"
+        _zip(tmp / name, entries, symlink="demo/link.so")
+    elif kind == "no-dist-info":
+        _zip(tmp / name, {"demo/x.so": real_so})
+    elif kind == "duplicate":
+        with zipfile.ZipFile(good) as zf:
+            entries = [(n, zf.read(n)) for n in zf.namelist()]
+        with pytest.warns(UserWarning), zipfile.ZipFile(tmp / name, "w") as out:
+            for n, data in entries + [entries[0]]:
+                out.writestr(n, data)
+    elif kind == "truncated-elf":
+        return make_wheel(tmp, {"demo/x.so": real_so[:200]})
+    elif kind == "record-mismatch":
+        with zipfile.ZipFile(good) as zf:
+            entries = {n: zf.read(n) for n in zf.namelist()}
+        so = bytearray(entries["demo/x.so"])
+        so[-1] ^= 0xFF
+        entries["demo/x.so"] = bytes(so)
+        _zip(tmp / name, entries)
+    else:
+        raise AssertionError(kind)
+    return tmp / name
+
+
+KINDS = ["not-a-zip", "truncated-zip", "zip-slip", "absolute-path", "symlink", "no-dist-info", "duplicate",
+         "truncated-elf", "record-mismatch"]
+
+
+@pytest.mark.parametrize("command", ["show", "check", "repair"])
+@pytest.mark.parametrize("kind", KINDS)
+def test_hostile_wheel_is_one_line_exit_2(kind: str, command: str, tmp_path: Path, real_so: bytes) -> None:
+    wheel = _hostile(kind, tmp_path, real_so)
+    before = wheel.read_bytes()
+    out = tmp_path / "out"
+    args = [command, str(wheel)] + (["-w", str(out)] if command == "repair" else [])
+    result = run(*args)
+    assert result.returncode == 2, (kind, result.stdout, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert wheel.name in lines[0]
+    assert wheel.read_bytes() == before
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_missing_file_is_usage_error(tmp_path: Path) -> None:
+    result = run("show", str(tmp_path / "nope-1.0-py3-none-any.whl"))
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+
+
+def test_needed_on_a_text_file_is_one_line(tmp_path: Path) -> None:
+    text = tmp_path / "notes.txt"
+    text.write_text("hello world, this is not a binary at all")
+    result = run("needed", str(text))
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0 and "notes.txt" in result.stderr
