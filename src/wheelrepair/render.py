@@ -20,7 +20,8 @@ _STYLE = {
     "missing": "bold red",
 }
 
-stdout = Console(highlight=False, soft_wrap=True)
+# Piped output (CI logs, files) is not cropped to 80 columns: long member paths stay whole.
+stdout = Console(highlight=False, width=None if sys.stdout.isatty() else 240)
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
@@ -50,6 +51,8 @@ def _label(edge: Mapping[str, Any], sizes: Mapping[str, int | None]) -> str:
         text += f"  {size_text(sizes[path])}"
     if edge.get("weak"):
         text += "  [dim](weak)[/]"
+    if not edge.get("reachable", True):
+        text += "  [yellow](found by name only: not on the loader's search path; repair adds one)[/]"
     return text
 
 

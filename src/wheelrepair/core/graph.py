@@ -9,8 +9,9 @@ inherited search paths, and each (requester, name) edge keeps its best answer ov
 from __future__ import annotations
 
 import os
+import posixpath
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from ..formats.base import Loaded, Location, Resolver
 from ..policy.base import Platform
@@ -24,6 +25,10 @@ _RANK = {Action.IN_WHEEL: 0, Action.SYSTEM: 1, Action.EXCLUDED: 2, Action.VENDOR
 _MAX_DEPTH = 64
 
 
+def _rank(dep: Dependency) -> tuple[int, bool]:
+    return _RANK[dep.action], not dep.reachable
+
+
 def _context(chain: Sequence[Loaded]) -> tuple[tuple[str, tuple[str, ...]], ...]:
     return tuple((str(item.path), item.binary.rpaths) for item in chain if item.binary.rpaths)
 
@@ -33,10 +38,15 @@ def build_graph(
     resolver: Resolver,
     platform: Platform,
     exclude: GlobSet,
+    wheel_resolver: Resolver | None = None,
 ) -> DependencyGraph:
+    """Walk from every binary in the wheel. ``wheel_resolver`` sees only the wheel; it answers for
+    names the platform provides, whose host copies never matter (and are slow to look up)."""
+    wheel_resolver = wheel_resolver or resolver
     nodes: dict[str, Node] = {}
     for item in scanned:
         nodes[item.member] = Node(item.member, True, item.binary, item.size, item.location)
+    by_name = _libraries_by_name(scanned)
     best: dict[tuple[str, str], Dependency] = {}
     order: list[tuple[str, str]] = []
     queue: deque[tuple[str, tuple[Loaded, ...]]] = deque()
@@ -51,7 +61,7 @@ def build_graph(
         visited.add(signature)
         requester = chain[-1].binary
         for name in requester.needed:
-            dep, location = _decide(name, key, chain, resolver, platform, exclude)
+            dep, location = _decide(name, key, chain, resolver, wheel_resolver, platform, exclude, by_name)
             if location is not None and location.key not in nodes:
                 size = _host_size(location.key)
                 nodes[location.key] = Node(location.key, location.in_wheel, location.binary, size, location.path)
@@ -59,7 +69,7 @@ def build_graph(
             previous = best.get(edge_key)
             if previous is None:
                 order.append(edge_key)
-            if previous is None or _RANK[dep.action] < _RANK[previous.action]:
+            if previous is None or _rank(dep) < _rank(previous):
                 best[edge_key] = dep
             if location is not None and dep.action in (Action.VENDOR, Action.IN_WHEEL):
                 if any(item.path == location.path for item in chain):
@@ -74,24 +84,49 @@ def _decide(
     key: str,
     chain: Sequence[Loaded],
     resolver: Resolver,
+    wheel_resolver: Resolver,
     platform: Platform,
     exclude: GlobSet,
+    by_name_in_wheel: Mapping[str, Location],
 ) -> tuple[Dependency, Location | None]:
     requester = chain[-1].binary
     weak = name in requester.weak
     if exclude.matches(name):
         return Dependency(name, key, Action.EXCLUDED, None, weak), None
+    if platform.provides(name, requester):
+        # A copy inside the wheel that the loader reaches first still wins over the platform's.
+        inside = wheel_resolver.resolve(name, chain).location
+        if inside is not None and inside.in_wheel:
+            return Dependency(name, key, Action.IN_WHEEL, inside.key, weak), inside
+        return Dependency(name, key, Action.SYSTEM, None, weak), None
     resolution = resolver.resolve(name, chain)
     location = resolution.location
     if location is not None and location.in_wheel:
         return Dependency(name, key, Action.IN_WHEEL, location.key, weak), location
-    if platform.provides(name, requester):
-        return Dependency(name, key, Action.SYSTEM, location.key if location else None, weak), None
+    if location is None:
+        by_name = by_name_in_wheel.get(posixpath.basename(name))
+        if by_name is not None:
+            return Dependency(name, key, Action.IN_WHEEL, by_name.key, weak, reachable=False), by_name
     if location is None:
         return Dependency(name, key, Action.MISSING, None, weak, resolution.searched), None
     if exclude.matches(name, location.key) or exclude.matches(name, str(location.path)):
         return Dependency(name, key, Action.EXCLUDED, location.key, weak), None
     return Dependency(name, key, Action.VENDOR, location.key, weak), location
+
+
+def _libraries_by_name(scanned: Sequence[ScannedBinary]) -> dict[str, Location]:
+    """Wheel libraries by file name and own name, for dependencies the loader's rules do not reach
+    (a test executable in ``pkg/bin`` needing ``pkg/lib/libfoo.so``). Ambiguous names are left out."""
+    found: dict[str, Location | None] = {}
+    for item in scanned:
+        location = Location(item.member, item.location, True, item.binary)
+        names = {posixpath.basename(item.member)}
+        if item.binary.soname:
+            names.add(posixpath.basename(item.binary.soname))
+        for name in names:
+            previous = found.get(name, location)
+            found[name] = location if previous is not None and previous.key == item.member else None
+    return {name: loc for name, loc in found.items() if loc is not None}
 
 
 def _host_size(path: str) -> int:

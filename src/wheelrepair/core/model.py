@@ -89,6 +89,9 @@ class Dependency:
     weak: bool = False
     #: Directories searched, in order, for the error message when missing.
     searched: tuple[str, ...] = ()
+    #: False for an in-wheel library found only by its name: the loader's search rules do not reach
+    #: it from the requester (repair adds a search path to its directory).
+    reachable: bool = True
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ import posixpath
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from ..formats.base import WHEEL_ROOT, Backend, Loaded, Resolver
+from ..formats.base import WHEEL_ROOT, Backend, Loaded, Resolver, in_wheel
 from .exclude import GlobSet
 from ..errors import NotRepairable
 from .model import Action, BinaryEdit, DependencyGraph, Node, RepairPlan, VendoredLibrary, Verdict
@@ -67,16 +67,21 @@ def plan_repair(
         else:
             continue
         replace: dict[str, str] = {}
+        add: list[str] = []
         for edge in graph.edges_from(key):
             if edge.action is Action.VENDOR and edge.path in dest_of:
                 replace[edge.name] = backend.needed_reference(filenames[edge.path], member_dir, inputs.libs_dir)
+                _append(add, _relative(inputs.libs_dir, member_dir))
+            elif edge.action is Action.IN_WHEEL and not edge.reachable and edge.path in graph.nodes:
+                # In the wheel, but out of the loader's reach from here: point a search path at it.
+                target_dir = str(graph.nodes[edge.path].location.parent.relative_to(WHEEL_ROOT))
+                _append(add, _relative(target_dir, member_dir))
         is_vendored = not node.in_wheel
-        if not replace and not is_vendored and not inputs.strip:
+        if not replace and not add and not is_vendored and not inputs.strip:
             continue
-        add_paths: tuple[str, ...] = ()
+        add_paths = tuple(add)
         keep: tuple[str, ...] | None = None
-        if replace:
-            add_paths = (_relative(inputs.libs_dir, member_dir),)
+        if add_paths:
             keep = _in_wheel_search_paths(resolver, node)
         elif is_vendored and (node.binary.rpaths or node.binary.runpaths):
             keep = ()  # a vendored library must not search the build machine
@@ -173,6 +178,11 @@ def _dependencies_first(graph: DependencyGraph, sources: Sequence[str]) -> list[
     return ordered
 
 
+def _append(items: list[str], item: str) -> None:
+    if item not in items:
+        items.append(item)
+
+
 def _relative(target: str, start: str) -> str:
     return posixpath.relpath(target or ".", start or ".")
 
@@ -184,7 +194,7 @@ def _in_wheel_search_paths(resolver: Resolver, node: Node) -> tuple[str, ...]:
     kept: list[str] = []
     for entry in (*node.binary.rpaths, *node.binary.runpaths):
         expanded = resolver.expand(entry, loaded)
-        inside = expanded is not None and (expanded == WHEEL_ROOT or WHEEL_ROOT in expanded.parents)
+        inside = expanded is not None and in_wheel(expanded)
         if inside and entry not in kept:
             kept.append(entry)
     return tuple(kept)

@@ -74,7 +74,8 @@ def analyze(archive: WheelArchive, options: RepairOptions, *, allow_host: bool =
     backend = backend_named(fmt)
     platform = platform_for_format(fmt)
     resolver = backend.resolver(_context(scanned, backend, options, allow_host))
-    graph = build_graph(scanned, resolver, platform, GlobSet.of(options.exclude))
+    wheel_only = backend.resolver(_context(scanned, backend, options, allow_host=False))
+    graph = build_graph(scanned, resolver, platform, GlobSet.of(options.exclude), wheel_only)
     verdict = judge(graph, platform, metadata, options.plat)
     return Analysis(archive.path, metadata, fmt, tuple(scanned), graph, verdict, options)
 
@@ -197,16 +198,16 @@ def repair(path: Path, out_dir: Path, options: RepairOptions) -> RepairResult:
             if output.resolve() != Path(path).resolve():
                 _copy_atomically(Path(path), output)
             return RepairResult(analysis, plan, output, changed=False)
-        with tempfile.TemporaryDirectory(prefix="wheelrepair-") as scratch:
+        with tempfile.TemporaryDirectory(prefix="wheelrepair-") as scratch, tempfile.TemporaryDirectory(
+            prefix=".wheelrepair-", dir=out_dir
+        ) as staging:
             replace, add = _apply(plan, archive, backend, Path(scratch))
-            staged = out_dir / f".{new_name}.wheelrepair-tmp"
-            try:
-                write_wheel(archive, staged, replace=replace, add=add, wheel_tags=tag_lines)
-                _verify(staged, options, verdict)
-                os.replace(staged, output)
-            finally:
-                if staged.exists():
-                    staged.unlink()
+            # Staged beside the output (same file system, so the final rename is atomic) under its
+            # real name, so the check below reads exactly the wheel users will get.
+            staged = Path(staging) / new_name
+            write_wheel(archive, staged, replace=replace, add=add, wheel_tags=tag_lines)
+            _verify(staged, options, verdict)
+            os.replace(staged, output)
         return RepairResult(analysis, plan, output, changed=True)
 
 

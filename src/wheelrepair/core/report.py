@@ -47,7 +47,9 @@ def show_report(analysis: Analysis) -> dict[str, Any]:
             entry["needed_by"].append(edge.needed_by)
         entry["weak"] = entry["weak"] and edge.weak
     in_wheel = [
-        {"name": e.name, "path": e.path, "needed_by": e.needed_by} for e in graph.edges if e.action is Action.IN_WHEEL
+        {"name": e.name, "path": e.path, "needed_by": e.needed_by, "reachable": e.reachable}
+        for e in graph.edges
+        if e.action is Action.IN_WHEEL
     ]
     return {
         "wheel": analysis.metadata.filename,
@@ -69,7 +71,14 @@ def show_report(analysis: Analysis) -> dict[str, Any]:
         ],
         "in_wheel": in_wheel,
         "edges": [
-            {"needed_by": e.needed_by, "name": e.name, "path": e.path, "action": e.action.value, "weak": e.weak}
+            {
+                "needed_by": e.needed_by,
+                "name": e.name,
+                "path": e.path,
+                "action": e.action.value,
+                "weak": e.weak,
+                "reachable": e.reachable,
+            }
             for e in graph.edges
         ],
         "external": list(external.values()),

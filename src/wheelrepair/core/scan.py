@@ -3,7 +3,11 @@ backend. Members are read one at a time, so memory is bounded by the largest bin
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+import sys
 from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
@@ -16,6 +20,9 @@ from ..wheel.metadata import installed_path
 from .model import Binary
 
 _HEAD = 64
+#: Below this many bytes of binaries, starting worker processes costs more than it saves.
+_PARALLEL_BYTES = 24 << 20
+_MAX_WORKERS = 4
 _PLATFORM_FORMAT = (("macosx_", "macho"), ("win", "pe"), ("linux", "elf"), ("manylinux", "elf"), ("musllinux", "elf"))
 
 
@@ -45,7 +52,7 @@ def wheel_format(platform_tags: Sequence[str], found: Sequence[str]) -> str | No
 
 def scan_wheel(archive: WheelArchive) -> tuple[str | None, list[ScannedBinary]]:
     """Every binary of the wheel's own format, parsed; binaries of other formats are ignored (a Linux
-    wheel may ship a Windows DLL as data)."""
+    wheel may ship a Windows DLL as data). Large wheels are parsed on several cores."""
     candidates: list[tuple[str, Backend]] = []
     for member in archive.members:
         if archive.size(member) < _HEAD // 4:
@@ -54,19 +61,42 @@ def scan_wheel(archive: WheelArchive) -> tuple[str | None, list[ScannedBinary]]:
         if backend is not None:
             candidates.append((member, backend))
     fmt = wheel_format(archive.metadata.platform_tags, [b.format for _, b in candidates])
+    members = [member for member, backend in candidates if backend.format == fmt]
+    if fmt is None or not members:
+        return fmt, []
+    total = sum(archive.size(m) for m in members)
+    workers = min(os.cpu_count() or 1, _MAX_WORKERS, len(members))
+    if workers < 2 or total < _PARALLEL_BYTES:
+        return fmt, _parse_members(archive, fmt, members)
+    shares: list[list[str]] = [[] for _ in range(workers)]
+    loads = [0] * workers
+    for member in sorted(members, key=archive.size, reverse=True):
+        lightest = loads.index(min(loads))
+        shares[lightest].append(member)
+        loads[lightest] += archive.size(member)
+    context = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else None)
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        parts = list(pool.map(_parse_share, [str(archive.path)] * workers, [fmt] * workers, shares))
+    by_member = {item.member: item for part in parts for item in part}
+    return fmt, [by_member[m] for m in members]
+
+
+def _parse_share(path: str, fmt: str, members: list[str]) -> list[ScannedBinary]:
+    with WheelArchive.open(path) as archive:
+        return _parse_members(archive, fmt, members)
+
+
+def _parse_members(archive: WheelArchive, fmt: str, members: list[str]) -> list[ScannedBinary]:
+    backend = backend_named(fmt)
     scanned: list[ScannedBinary] = []
-    for member, backend in candidates:
-        if backend.format != fmt:
-            continue
+    for member in members:
         data = archive.read(member)
         try:
             binary = backend.read(data, member)
         except InvalidBinary as err:
             raise InvalidBinary(str(err), subject=archive.path.name) from None
-        scanned.append(
-            ScannedBinary(member, installed_path(member, archive.metadata), fmt, binary, len(data))
-        )
-    return fmt, scanned
+        scanned.append(ScannedBinary(member, installed_path(member, archive.metadata), fmt, binary, len(data)))
+    return scanned
 
 
 def backend_of(fmt: str) -> Backend:

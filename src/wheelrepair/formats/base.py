@@ -75,25 +75,32 @@ class SearchContext:
     allow_host: bool = True
 
     def in_wheel(self, path: PurePosixPath) -> bool:
-        return path == WHEEL_ROOT or WHEEL_ROOT in path.parents
+        return in_wheel(path)
 
     def lookup(self, path: PurePosixPath, accept: Callable[[Binary], bool] = lambda b: True) -> Location | None:
         """Return the binary at ``path`` (wheel or host) if it exists and ``accept`` says it is usable."""
-        path = normalize(path)
-        if self.in_wheel(path):
-            rel = path.relative_to(WHEEL_ROOT).as_posix()
-            entry = self.wheel_files.get(rel)
+        text = os.path.normpath(str(path))
+        if text.startswith(_WHEEL_PREFIX):
+            entry = self.wheel_files.get(text[len(_WHEEL_PREFIX) :])
             if entry is None:
                 return None
             member, binary = entry
-            return Location(member, path, True, binary) if accept(binary) else None
-        host = str(path)
-        if not self.allow_host or not os.path.isfile(host):
+            return Location(member, PurePosixPath(text), True, binary) if accept(binary) else None
+        if not self.allow_host or not os.path.isfile(text):
             return None
-        binary = self.read_host(host)
+        binary = self.read_host(text)
         if binary is None or not accept(binary):
             return None
-        return Location(os.path.realpath(host), path, False, binary)
+        return Location(os.path.realpath(text), PurePosixPath(text), False, binary)
+
+
+_WHEEL_PREFIX = f"{WHEEL_ROOT}/"
+
+
+def in_wheel(path: PurePosixPath | str) -> bool:
+    """True for paths inside the installed wheel (under ``WHEEL_ROOT``)."""
+    text = str(path)
+    return text == str(WHEEL_ROOT) or text.startswith(_WHEEL_PREFIX)
 
 
 def normalize(path: PurePosixPath) -> PurePosixPath:
