@@ -15,8 +15,8 @@ __version__ = "0.1.0"
 
 
 def inspect_wheel(wheel: str | Path, options: RepairOptions | None = None) -> dict[str, Any]:
-    from .core.report import show_report
     from .core.repair import analyze
+    from .core.report import show_report
     from .wheel.archive import WheelArchive
 
     with WheelArchive.open(wheel) as archive:
@@ -25,8 +25,8 @@ def inspect_wheel(wheel: str | Path, options: RepairOptions | None = None) -> di
 
 def check_wheel(wheel: str | Path, options: RepairOptions | None = None) -> dict[str, Any]:
     """Resolve the wheel with only its own contents and what its platform provides."""
-    from .core.report import check_report
     from .core.repair import analyze, check_analysis
+    from .core.report import check_report
     from .wheel.archive import WheelArchive
 
     options = options or RepairOptions()
@@ -36,9 +36,11 @@ def check_wheel(wheel: str | Path, options: RepairOptions | None = None) -> dict
         return check_report(analysis, check_analysis(analysis))
 
 
-def repair_wheel(wheel: str | Path, out_dir: str | Path, options: RepairOptions | None = None) -> dict[str, Any]:
-    from .core.report import repair_report
+def repair_wheel(
+    wheel: str | Path, out_dir: str | Path, options: RepairOptions | None = None
+) -> dict[str, Any]:
     from .core.repair import repair
+    from .core.report import repair_report
 
     return repair_report(repair(Path(wheel), Path(out_dir), options or RepairOptions()))
 

@@ -40,16 +40,25 @@ def main(verbose: int) -> None:
 
 
 def _wheels_argument(func: Callable[..., Any]) -> Callable[..., Any]:
-    return click.argument("wheels", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))(func)
+    return click.argument("wheels", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))(
+        func
+    )
 
 
 def _resolution_options(func: Callable[..., Any]) -> Callable[..., Any]:
     func = click.option(
-        "--lib-path", "lib_path", multiple=True, metavar="DIR",
+        "--lib-path",
+        "lib_path",
+        multiple=True,
+        metavar="DIR",
         help="Also look for dependencies here (repeatable), before LD_LIBRARY_PATH and the system.",
     )(func)
     func = click.option(
-        "--exclude", "-e", "exclude", multiple=True, metavar="GLOB",
+        "--exclude",
+        "-e",
+        "exclude",
+        multiple=True,
+        metavar="GLOB",
         help="Leave libraries matching GLOB (needed name or resolved path) external (repeatable).",
     )(func)
     return func
@@ -99,8 +108,13 @@ def _options(**cli: Any) -> RepairOptions:
 @_resolution_options
 @click.option("--plat", metavar="TAG", help="Also explain whether this platform tag can be reached.")
 @_json_option
-def show(wheels: tuple[Path, ...], lib_path: tuple[str, ...], exclude: tuple[str, ...], plat: str | None,
-         as_json: bool) -> None:
+def show(
+    wheels: tuple[Path, ...],
+    lib_path: tuple[str, ...],
+    exclude: tuple[str, ...],
+    plat: str | None,
+    as_json: bool,
+) -> None:
     """Show each binary's dependencies, what repair would do with them, and the best tag."""
     from . import inspect_wheel
 
@@ -110,8 +124,14 @@ def show(wheels: tuple[Path, ...], lib_path: tuple[str, ...], exclude: tuple[str
 
 @main.command(context_settings=_CONTEXT)
 @_wheels_argument
-@click.option("--exclude", "-e", "exclude", multiple=True, metavar="GLOB",
-              help="Libraries allowed to stay external (repeatable).")
+@click.option(
+    "--exclude",
+    "-e",
+    "exclude",
+    multiple=True,
+    metavar="GLOB",
+    help="Libraries allowed to stay external (repeatable).",
+)
 @_json_option
 def check(wheels: tuple[Path, ...], exclude: tuple[str, ...], as_json: bool) -> None:
     """Exit 1 unless every dependency resolves inside the wheel or to the platform, and the tags hold."""
@@ -123,23 +143,53 @@ def check(wheels: tuple[Path, ...], exclude: tuple[str, ...], as_json: bool) -> 
 
 @main.command(context_settings=_CONTEXT)
 @_wheels_argument
-@click.option("-w", "--wheel-dir", "wheel_dir", type=click.Path(file_okay=False, path_type=Path),
-              default=Path("wheelhouse"), show_default=True, help="Directory for the repaired wheels.")
+@click.option(
+    "-w",
+    "--wheel-dir",
+    "wheel_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("wheelhouse"),
+    show_default=True,
+    help="Directory for the repaired wheels.",
+)
 @_resolution_options
 @click.option("--plat", metavar="TAG", help="Target platform tag (default: the best the wheel can reach).")
 @click.option("--only-plat", is_flag=True, help="Write only the target tag, no aliases or other tags.")
 @click.option("--lib-sdir", metavar="NAME", help="Directory for vendored libraries (default: <dist>.libs).")
-@click.option("--no-mangle", "no_mangle", multiple=True, metavar="GLOB",
-              help="Vendor libraries matching GLOB under their original names (repeatable).")
+@click.option(
+    "--no-mangle",
+    "no_mangle",
+    multiple=True,
+    metavar="GLOB",
+    help="Vendor libraries matching GLOB under their original names (repeatable).",
+)
 @click.option("--strip", is_flag=True, help="Strip symbol tables and debug sections (ELF).")
 @click.option("-j", "--jobs", type=int, default=None, help="Repair this many wheels at once.")
 @_json_option
-def repair(wheels: tuple[Path, ...], wheel_dir: Path, lib_path: tuple[str, ...], exclude: tuple[str, ...],
-           plat: str | None, only_plat: bool, lib_sdir: str | None, no_mangle: tuple[str, ...], strip: bool,
-           jobs: int | None, as_json: bool) -> None:
+def repair(
+    wheels: tuple[Path, ...],
+    wheel_dir: Path,
+    lib_path: tuple[str, ...],
+    exclude: tuple[str, ...],
+    plat: str | None,
+    only_plat: bool,
+    lib_sdir: str | None,
+    no_mangle: tuple[str, ...],
+    strip: bool,
+    jobs: int | None,
+    as_json: bool,
+) -> None:
     """Copy the libraries each wheel needs into it, point its binaries at them, and retag it."""
-    options = _options(lib_path=lib_path, exclude=exclude, plat=plat, only_plat=only_plat, lib_sdir=lib_sdir,
-                       no_mangle=no_mangle, strip=strip, jobs=jobs)
+    options = _options(
+        lib_path=lib_path,
+        exclude=exclude,
+        plat=plat,
+        only_plat=only_plat,
+        lib_sdir=lib_sdir,
+        no_mangle=no_mangle,
+        strip=strip,
+        jobs=jobs,
+    )
     if options.jobs > 1 and len(wheels) > 1:
         with ProcessPoolExecutor(max_workers=options.jobs) as pool:
             outcomes = list(pool.map(_repair_one, wheels, [wheel_dir] * len(wheels), [options] * len(wheels)))
@@ -202,8 +252,12 @@ def needed(binary: Path, as_json: bool) -> None:
 
 
 @main.command(context_settings=_CONTEXT)
-@click.option("--platform", "platform_name", type=click.Choice(["linux", "macos", "windows"]),
-              help="Only this platform family.")
+@click.option(
+    "--platform",
+    "platform_name",
+    type=click.Choice(["linux", "macos", "windows"]),
+    help="Only this platform family.",
+)
 @_json_option
 def policies(platform_name: str | None, as_json: bool) -> None:
     """List the platform policies (tags) wheelrepair knows."""

@@ -25,7 +25,9 @@ _INTS = {"jobs"}
 _KNOWN = {f.name for f in fields(RepairOptions)} - {"config_file"}
 
 
-def load_options(cli: Mapping[str, Any], cwd: Path | None = None, environ: Mapping[str, str] | None = None) -> RepairOptions:
+def load_options(
+    cli: Mapping[str, Any], cwd: Path | None = None, environ: Mapping[str, str] | None = None
+) -> RepairOptions:
     """Merge the sources; ``cli`` holds only the options the user actually gave (None/empty = unset)."""
     cwd = cwd or Path.cwd()
     environ = os.environ if environ is None else environ
@@ -36,8 +38,10 @@ def load_options(cli: Mapping[str, Any], cwd: Path | None = None, environ: Mappi
         if table is not None:
             options = replace(options, **_from_table(table, pyproject), config_file=str(pyproject))
     options = replace(options, **_from_environ(environ))
-    given = {k: v for k, v in cli.items() if k in _KNOWN and v not in (None, (), [], False)}
-    options = replace(options, **{k: tuple(v) if k in _LISTS else v for k, v in given.items()})
+    given: dict[str, Any] = {
+        k: tuple(v) if k in _LISTS else v for k, v in cli.items() if k in _KNOWN and v not in (None, (), [], False)
+    }
+    options = replace(options, **given)
     if options.jobs < 1:
         raise UsageError(f"--jobs must be at least 1, not {options.jobs}")
     return options

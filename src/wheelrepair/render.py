@@ -47,7 +47,7 @@ def _label(edge: Mapping[str, Any], sizes: Mapping[str, int | None]) -> str:
     path = edge.get("path")
     if path and path != edge["name"]:
         text += f"  [dim]{path}[/]"
-    if action == "vendor" and path in sizes:
+    if action == "vendor" and path is not None and path in sizes:
         text += f"  {size_text(sizes[path])}"
     if edge.get("weak"):
         text += "  [dim](weak)[/]"

@@ -24,7 +24,11 @@ class GlobSet:
         candidates = {name, posixpath.basename(name), name.lower(), posixpath.basename(name).lower()}
         if path:
             candidates.add(path)
-        return any(fnmatch.fnmatchcase(c, p) or fnmatch.fnmatchcase(c, p.lower()) for p in self.patterns for c in candidates)
+        return any(
+            fnmatch.fnmatchcase(c, p) or fnmatch.fnmatchcase(c, p.lower())
+            for p in self.patterns
+            for c in candidates
+        )
 
     def __bool__(self) -> bool:
         return bool(self.patterns)

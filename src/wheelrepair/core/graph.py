@@ -64,7 +64,9 @@ def build_graph(
             dep, location = _decide(name, key, chain, resolver, wheel_resolver, platform, exclude, by_name)
             if location is not None and location.key not in nodes:
                 size = _host_size(location.key)
-                nodes[location.key] = Node(location.key, location.in_wheel, location.binary, size, location.path)
+                nodes[location.key] = Node(
+                    location.key, location.in_wheel, location.binary, size, location.path
+                )
             edge_key = (key, name)
             previous = best.get(edge_key)
             if previous is None:

@@ -7,9 +7,9 @@ import posixpath
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from ..errors import NotRepairable
 from ..formats.base import WHEEL_ROOT, Backend, Loaded, Resolver, in_wheel
 from .exclude import GlobSet
-from ..errors import NotRepairable
 from .model import Action, BinaryEdit, DependencyGraph, Node, RepairPlan, VendoredLibrary, Verdict
 from .naming import file_sha256, name_digest
 
@@ -70,9 +70,11 @@ def plan_repair(
         add: list[str] = []
         for edge in graph.edges_from(key):
             if edge.action is Action.VENDOR and edge.path in dest_of:
-                replace[edge.name] = backend.needed_reference(filenames[edge.path], member_dir, inputs.libs_dir)
+                replace[edge.name] = backend.needed_reference(
+                    filenames[edge.path], member_dir, inputs.libs_dir
+                )
                 _append(add, _relative(inputs.libs_dir, member_dir))
-            elif edge.action is Action.IN_WHEEL and not edge.reachable and edge.path in graph.nodes:
+            elif edge.action is Action.IN_WHEEL and not edge.reachable and edge.path is not None:
                 # In the wheel, but out of the loader's reach from here: point a search path at it.
                 target_dir = str(graph.nodes[edge.path].location.parent.relative_to(WHEEL_ROOT))
                 _append(add, _relative(target_dir, member_dir))
@@ -96,13 +98,17 @@ def plan_repair(
     users = sorted(
         {e.needed_by for e in graph.edges if e.action is Action.VENDOR and graph.nodes[e.needed_by].in_wheel}
     )
-    files = backend.support_files(
-        inputs.libs_dir,
-        [dest_of[s] for s in _dependencies_first(graph, vendored_sources)],
-        users,
-        inputs.members,
-        read_member,
-    ) if vendored else {}
+    files = (
+        backend.support_files(
+            inputs.libs_dir,
+            [dest_of[s] for s in _dependencies_first(graph, vendored_sources)],
+            users,
+            inputs.members,
+            read_member,
+        )
+        if vendored
+        else {}
+    )
     excluded = tuple(e for e in graph.edges if e.action is Action.EXCLUDED)
     return RepairPlan(
         wheel=inputs.wheel,
@@ -132,7 +138,9 @@ def _vendored_filenames(
     filenames: dict[str, str] = {}
     for src in _dependencies_first(inputs.graph, sources):
         name = _own_name(inputs.graph, src, names_for)
-        if inputs.no_mangle.matches(name, src) or any(inputs.no_mangle.matches(n, src) for n in names_for[src]):
+        if inputs.no_mangle.matches(name, src) or any(
+            inputs.no_mangle.matches(n, src) for n in names_for[src]
+        ):
             filenames[src] = posixpath.basename(name)
             continue
         deps = [

@@ -22,7 +22,7 @@ from ..options import RepairOptions
 from ..policy import platform_for_format
 from ..policy.base import Platform
 from ..wheel.archive import WheelArchive
-from ..wheel.metadata import WheelMetadata, retag
+from ..wheel.metadata import WheelMetadata, installed_path, retag
 from ..wheel.writer import write_wheel
 from .exclude import GlobSet
 from .graph import build_graph
@@ -66,18 +66,29 @@ def libs_dir_for(metadata: WheelMetadata, options: RepairOptions) -> str:
 
 def analyze(archive: WheelArchive, options: RepairOptions, *, allow_host: bool = True) -> Analysis:
     fmt, scanned = scan_wheel(archive)
-    metadata = archive.metadata
+    return analyze_scanned(archive.path, archive.metadata, fmt, scanned, options, allow_host=allow_host)
+
+
+def analyze_scanned(
+    path: Path,
+    metadata: WheelMetadata,
+    fmt: str | None,
+    scanned: list[ScannedBinary],
+    options: RepairOptions,
+    *,
+    allow_host: bool = True,
+) -> Analysis:
     if fmt is None or not scanned:
         empty = DependencyGraph((), {}, ())
         verdict = Verdict(platform="", tag=None)
-        return Analysis(archive.path, metadata, fmt, tuple(scanned), empty, verdict, options)
+        return Analysis(path, metadata, fmt, tuple(scanned), empty, verdict, options)
     backend = backend_named(fmt)
     platform = platform_for_format(fmt)
     resolver = backend.resolver(_context(scanned, backend, options, allow_host))
     wheel_only = backend.resolver(_context(scanned, backend, options, allow_host=False))
     graph = build_graph(scanned, resolver, platform, GlobSet.of(options.exclude), wheel_only)
     verdict = judge(graph, platform, metadata, options.plat)
-    return Analysis(archive.path, metadata, fmt, tuple(scanned), graph, verdict, options)
+    return Analysis(path, metadata, fmt, tuple(scanned), graph, verdict, options)
 
 
 def judge(graph: DependencyGraph, platform: Platform, metadata: WheelMetadata, plat: str | None) -> Verdict:
@@ -93,7 +104,9 @@ def _context(
     options: RepairOptions,
     allow_host: bool,
 ) -> SearchContext:
-    wheel_files = {item.installed: (item.member, item.binary) for item in scanned if item.installed is not None}
+    wheel_files = {
+        item.installed: (item.member, item.binary) for item in scanned if item.installed is not None
+    }
     return SearchContext(
         wheel_files=wheel_files,
         lib_path=tuple(os.path.abspath(p) for p in options.lib_path),
@@ -198,15 +211,16 @@ def repair(path: Path, out_dir: Path, options: RepairOptions) -> RepairResult:
             if output.resolve() != Path(path).resolve():
                 _copy_atomically(Path(path), output)
             return RepairResult(analysis, plan, output, changed=False)
-        with tempfile.TemporaryDirectory(prefix="wheelrepair-") as scratch, tempfile.TemporaryDirectory(
-            prefix=".wheelrepair-", dir=out_dir
-        ) as staging:
+        with (
+            tempfile.TemporaryDirectory(prefix="wheelrepair-") as scratch,
+            tempfile.TemporaryDirectory(prefix=".wheelrepair-", dir=out_dir) as staging,
+        ):
             replace, add = _apply(plan, archive, backend, Path(scratch))
             # Staged beside the output (same file system, so the final rename is atomic) under its
             # real name, so the check below reads exactly the wheel users will get.
             staged = Path(staging) / new_name
             write_wheel(archive, staged, replace=replace, add=add, wheel_tags=tag_lines)
-            _verify(staged, options, verdict)
+            _verify(staged, analysis, {**replace, **add}, backend, options, verdict)
             os.replace(staged, output)
         return RepairResult(analysis, plan, output, changed=True)
 
@@ -242,11 +256,31 @@ def _apply(
     return replace, add
 
 
-def _verify(staged: Path, options: RepairOptions, verdict: Verdict) -> None:
-    """Re-resolve the output with only its own contents: the same test ``check`` applies."""
-    check_options = RepairOptions(plat=verdict.tag, exclude=options.exclude)
+def _verify(
+    staged: Path,
+    before: Analysis,
+    written: Mapping[str, Path | bytes],
+    backend: Backend,
+    options: RepairOptions,
+    verdict: Verdict,
+) -> None:
+    """Re-resolve the output with only its own contents: the same test ``check`` applies. Binaries
+    that repair did not touch are taken from the first scan; the rest are parsed from what was
+    written, so the check costs what the repair changed, not the wheel's size."""
+    fmt = before.format
+    assert fmt is not None
     with WheelArchive.open(staged) as archive:
-        problems = check_analysis(analyze(archive, check_options, allow_host=False))
+        metadata = archive.metadata
+        scanned = [s for s in before.scanned if s.member not in written]
+        for member, content in written.items():
+            data = content if isinstance(content, bytes) else content.read_bytes()
+            if not backend.sniff(data[:64]):
+                continue
+            binary = backend.read(data, member)
+            scanned.append(ScannedBinary(member, installed_path(member, metadata), fmt, binary, len(data)))
+        check_options = RepairOptions(plat=verdict.tag, exclude=options.exclude)
+        after = analyze_scanned(staged, metadata, fmt, scanned, check_options, allow_host=False)
+        problems = check_analysis(after)
     if problems:
         raise NotRepairable(f"the repaired wheel would not be self-contained: {problems[0]}")
 

@@ -38,7 +38,7 @@ def show_report(analysis: Analysis) -> dict[str, Any]:
                 "path": edge.path,
                 "action": edge.action.value,
                 "needed_by": [],
-                "size": graph.nodes[edge.path].size if edge.path in graph.nodes else None,
+                "size": graph.nodes[edge.path].size if edge.path is not None and edge.path in graph.nodes else None,
                 "weak": edge.weak,
                 "searched": list(edge.searched),
             },
@@ -53,7 +53,7 @@ def show_report(analysis: Analysis) -> dict[str, Any]:
     ]
     return {
         "wheel": analysis.metadata.filename,
-        "platform": _PLATFORM_NAMES.get(analysis.format or "", None),
+        "platform": _PLATFORM_NAMES.get(analysis.format or ""),
         "tag": analysis.verdict.tag,
         "current_tags": list(analysis.metadata.platform_tags),
         "verdict": _verdict(analysis.verdict),

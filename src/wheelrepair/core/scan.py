@@ -7,8 +7,8 @@ import multiprocessing
 import os
 import sys
 from collections import Counter
-from concurrent.futures import ProcessPoolExecutor
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
@@ -23,7 +23,13 @@ _HEAD = 64
 #: Below this many bytes of binaries, starting worker processes costs more than it saves.
 _PARALLEL_BYTES = 24 << 20
 _MAX_WORKERS = 4
-_PLATFORM_FORMAT = (("macosx_", "macho"), ("win", "pe"), ("linux", "elf"), ("manylinux", "elf"), ("musllinux", "elf"))
+_PLATFORM_FORMAT = (
+    ("macosx_", "macho"),
+    ("win", "pe"),
+    ("linux", "elf"),
+    ("manylinux", "elf"),
+    ("musllinux", "elf"),
+)
 
 
 @dataclass(frozen=True)
@@ -95,7 +101,9 @@ def _parse_members(archive: WheelArchive, fmt: str, members: list[str]) -> list[
             binary = backend.read(data, member)
         except InvalidBinary as err:
             raise InvalidBinary(str(err), subject=archive.path.name) from None
-        scanned.append(ScannedBinary(member, installed_path(member, archive.metadata), fmt, binary, len(data)))
+        scanned.append(
+            ScannedBinary(member, installed_path(member, archive.metadata), fmt, binary, len(data))
+        )
     return scanned
 
 

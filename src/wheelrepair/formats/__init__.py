@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache, lru_cache
 
 from .base import Backend
 
 
-@lru_cache(maxsize=None)
+@cache
 def backends() -> tuple[Backend, ...]:
     """Every available backend, in sniffing order."""
     found: list[Backend] = []

@@ -77,7 +77,9 @@ class SearchContext:
     def in_wheel(self, path: PurePosixPath) -> bool:
         return in_wheel(path)
 
-    def lookup(self, path: PurePosixPath, accept: Callable[[Binary], bool] = lambda b: True) -> Location | None:
+    def lookup(
+        self, path: PurePosixPath, accept: Callable[[Binary], bool] = lambda b: True
+    ) -> Location | None:
         """Return the binary at ``path`` (wheel or host) if it exists and ``accept`` says it is usable."""
         text = os.path.normpath(str(path))
         if text.startswith(_WHEEL_PREFIX):
@@ -88,10 +90,10 @@ class SearchContext:
             return Location(member, PurePosixPath(text), True, binary) if accept(binary) else None
         if not self.allow_host or not os.path.isfile(text):
             return None
-        binary = self.read_host(text)
-        if binary is None or not accept(binary):
+        host_binary = self.read_host(text)
+        if host_binary is None or not accept(host_binary):
             return None
-        return Location(os.path.realpath(text), PurePosixPath(text), False, binary)
+        return Location(os.path.realpath(text), PurePosixPath(text), False, host_binary)
 
 
 _WHEEL_PREFIX = f"{WHEEL_ROOT}/"

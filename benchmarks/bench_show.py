@@ -1,0 +1,31 @@
+"""`wheelrepair show` vs `auditwheel show` on large real wheels: wall time and peak memory, same run.
+
+    python benchmarks/bench_show.py            # scipy (downloaded once) and the local torch wheel
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from _common import best_of, bin_of
+
+from tests.fixtures.pypi import fetch_wheel, local_torch_wheel
+
+
+def main() -> None:
+    wheels = [fetch_wheel("scipy==1.17.1", ["manylinux_2_28_x86_64", "manylinux2014_x86_64"])]
+    torch = local_torch_wheel()
+    if torch is not None:
+        wheels.append(torch)
+    print(f"{'wheel':58} {'MB':>6} {'ours s':>8} {'auditwheel s':>13} {'ratio':>7} {'ours MiB':>9} {'aw MiB':>8}")
+    for wheel in wheels:
+        size = wheel.stat().st_size / 1e6
+        ours, ours_mem = best_of(3, [sys.executable, "-m", "wheelrepair", "show", "--json", str(wheel)])
+        theirs, theirs_mem = best_of(1, [bin_of("auditwheel"), "show", str(wheel)])
+        print(f"{Path(wheel).name[:58]:58} {size:6.0f} {ours:8.2f} {theirs:13.2f} {theirs / ours:6.1f}x "
+              f"{ours_mem / 1024:9.0f} {theirs_mem / 1024:8.0f}")
+
+
+if __name__ == "__main__":
+    main()

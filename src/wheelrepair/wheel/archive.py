@@ -1,0 +1,461 @@
+"""Safe read access to a wheel: the zip is validated once at open, members are read lazily."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import re
+import stat
+import struct
+import zipfile
+import zlib
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from types import MappingProxyType, TracebackType
+from typing import IO, TYPE_CHECKING, cast
+
+from wheelrepair.errors import InvalidWheel
+from wheelrepair.wheel.metadata import (
+    SIGNATURE_FILES,
+    MetadataError,
+    WheelMetadata,
+    encode_digest,
+    find_dist_info,
+    parse_record,
+    parse_wheel_file,
+    validate_filename,
+)
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
+
+#: A member larger than this whose uncompressed size exceeds MAX_RATIO times its compressed size is
+#: refused as a zip bomb. Deflate cannot exceed ~1032:1, so legitimate data only comes near the ratio
+#: when it is almost entirely one repeated byte, which no real wheel ships in such quantity.
+BOMB_MIN_SIZE = 16 * 1024 * 1024
+MAX_RATIO = 1000
+#: Cap on the declared uncompressed size of all members together (the largest real wheels, CUDA
+#: libraries, unpack to a few GiB).
+MAX_TOTAL_SIZE = 32 * 1024**3
+#: WHEEL and RECORD are read whole at open; anything larger than this is not a real wheel's metadata.
+MAX_METADATA_SIZE = 64 * 1024 * 1024
+#: Read and hash in chunks of this size so memory stays flat whatever the member size.
+CHUNK_SIZE = 1024 * 1024
+
+#: Compression methods zipfile can decompress: stored, deflate, bzip2, lzma.
+_METHODS = frozenset({zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA})
+_LOCAL_HEADER = struct.Struct("<4sHHHHHIIIHH")
+_LOCAL_MAGIC = b"PK\x03\x04"
+_FLAG_ENCRYPTED = 0x1
+_FLAG_UTF8 = 0x800
+_DRIVE = re.compile(r"^[A-Za-z]:")
+
+
+def unsafe_member_name(name: str) -> str | None:
+    """Why ``name`` may not be a wheel member path (zip-slip, absolute, not normalized), or None."""
+    if "\x00" in name:
+        return "contains a NUL byte"
+    if "\\" in name:
+        return "contains a backslash (absolute or Windows-style path)"
+    if name.startswith("/") or _DRIVE.match(name):
+        return "is an absolute path"
+    parts = name.rstrip("/").split("/")
+    if ".." in parts:
+        return "escapes the wheel through '..' (zip-slip)"
+    if any(part in ("", ".") for part in parts):
+        return "is not a normalized path"
+    return None
+
+
+def parent_dirs(name: str) -> Iterator[str]:
+    """Every directory above member ``name``: ``a/b/c`` gives ``a/b`` and ``a``."""
+    while "/" in name:
+        name = name.rsplit("/", 1)[0]
+        yield name
+
+
+def _raw_name(info: zipfile.ZipInfo) -> bytes:
+    """The file name bytes as stored in the zip headers."""
+    if info.orig_filename.isascii():
+        return info.orig_filename.encode("ascii")
+    return info.orig_filename.encode("utf-8" if info.flag_bits & _FLAG_UTF8 else "cp437")
+
+
+#: Compressed bytes read at a time when inflating only a member's first bytes.
+_HEAD_CHUNK = 2048
+
+
+class WheelArchive:
+    """An open, validated wheel. Use ``WheelArchive.open(path)`` as a context manager."""
+
+    def __init__(
+        self,
+        path: Path,
+        fp: IO[bytes],
+        zf: zipfile.ZipFile,
+        infos: Mapping[str, zipfile.ZipInfo],
+        metadata: WheelMetadata,
+        record: Mapping[str, tuple[str | None, int | None]],
+    ) -> None:
+        self.path = path
+        self.metadata = metadata
+        self.members: tuple[str, ...] = tuple(infos)
+        self._label = os.fspath(path)
+        self._fp = fp
+        self._zf = zf
+        self._infos = infos
+        self._record = record
+
+    # -- opening and validation -------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str]) -> WheelArchive:
+        """Open ``path`` read-only; InvalidWheel (naming the file) if it is not a safe, valid wheel."""
+        path = Path(path)
+        label = os.fspath(path)
+        try:
+            name, version, build, tags = validate_filename(path.name)
+        except MetadataError as err:
+            raise InvalidWheel(str(err), subject=label) from None
+        try:
+            fp: IO[bytes] = open(path, "rb")  # noqa: SIM115 - owned by the archive until close()
+        except OSError as err:
+            raise InvalidWheel(f"cannot open: {err.strerror or err}", subject=label) from None
+        zf: zipfile.ZipFile | None = None
+        try:
+            try:
+                zf = zipfile.ZipFile(fp)
+            except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError, struct.error) as err:
+                raise InvalidWheel(f"not a valid zip file ({err})", subject=label) from None
+            try:
+                infos = _check_entries(zf, os.fstat(fp.fileno()).st_size)
+                dist_info = find_dist_info(infos, name)
+                wheel_data = _read_small(zf, infos, f"{dist_info}/WHEEL", label)
+                wheel_tags, purelib = parse_wheel_file(_text(wheel_data, f"{dist_info}/WHEEL"))
+                record_path = f"{dist_info}/RECORD"
+                record = parse_record(_text(_read_small(zf, infos, record_path, label), record_path))
+                _check_record(infos, record, record_path)
+            except MetadataError as err:
+                raise InvalidWheel(str(err), subject=label) from None
+            metadata = WheelMetadata(
+                filename=path.name,
+                name=name,
+                version=version,
+                build=build,
+                tags=tags,
+                dist_info=dist_info,
+                wheel_tags=wheel_tags,
+                root_is_purelib=purelib,
+            )
+            archive = cls(path, fp, zf, infos, metadata, record)
+            archive._verify_bytes(metadata.wheel_path, wheel_data)
+        except BaseException:
+            if zf is not None:
+                zf.close()
+            fp.close()
+            raise
+        return archive
+
+    # -- reading ----------------------------------------------------------------------------------
+
+    def _info(self, member: str) -> zipfile.ZipInfo:
+        try:
+            return self._infos[member]
+        except KeyError:
+            raise KeyError(f"{self._label}: no member {member!r}") from None
+
+    @contextmanager
+    def _reading(self, member: str) -> Iterator[None]:
+        """Turn decompression and zip structure failures into one-line InvalidWheel errors."""
+        try:
+            yield
+        except (zipfile.BadZipFile, zlib.error, EOFError, struct.error, OSError, ValueError) as err:
+            raise InvalidWheel(f"cannot read {member!r}: {err}", subject=self._label) from None
+
+    def size(self, member: str) -> int:
+        """Uncompressed size of ``member``."""
+        return self._info(member).file_size
+
+    def zipinfo(self, member: str) -> zipfile.ZipInfo:
+        """The central directory entry of ``member`` (mode, timestamps, sizes, offsets)."""
+        return self._info(member)
+
+    def head(self, member: str, n: int = 64) -> bytes:
+        """The first ``n`` bytes of ``member``, decompressing no more than needed.
+
+        Sniffing reads this for every member of the wheel, so it inflates straight from the member's
+        raw bytes instead of going through ``zipfile.ZipFile.open`` (several times slower per call).
+        """
+        info = self._info(member)
+        if info.file_size == 0 or n <= 0:
+            return b""
+        with self._reading(member):
+            if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+                with self._zf.open(info) as stream:
+                    return stream.read(n)
+            offset, length = self.raw_span(member)
+            if info.compress_type == zipfile.ZIP_STORED:
+                return os.pread(self._fp.fileno(), min(n, length), offset)
+            inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+            out = b""
+            pos = 0
+            while len(out) < n and pos < length and not inflater.eof:
+                chunk = os.pread(self._fp.fileno(), min(_HEAD_CHUNK, length - pos), offset + pos)
+                if not chunk:
+                    break
+                pos += len(chunk)
+                out += inflater.decompress(inflater.unconsumed_tail + chunk, n - len(out))
+            return out[:n]
+
+    def read(self, member: str) -> bytes:
+        """The whole content of ``member``, checked against its RECORD hash."""
+        info = self._info(member)
+        with self._reading(member):
+            data = self._zf.read(info)
+        self._verify_bytes(member, data)
+        return data
+
+    def open_member(self, member: str) -> IO[bytes]:
+        """A stream over ``member``'s content. Read errors raise InvalidWheel; reading it front to back
+        to the end also checks the RECORD hash (a seek turns that check off)."""
+        info = self._info(member)
+        with self._reading(member):
+            inner = self._zf.open(info)
+        return cast("IO[bytes]", _MemberStream(self, member, inner, info.file_size))
+
+    def extract(self, member: str, dest: str | os.PathLike[str]) -> None:
+        """Write ``member`` to ``dest`` in bounded chunks, checking its RECORD hash on the way."""
+        digest = self._record.get(member, (None, None))[0]
+        algorithm = digest.partition("=")[0] if digest else "sha256"
+        hasher = hashlib.new(algorithm)
+        with self._reading(member), self._zf.open(self._info(member)) as stream, open(dest, "wb") as out:
+            while chunk := stream.read(CHUNK_SIZE):
+                hasher.update(chunk)
+                out.write(chunk)
+        if digest is not None:
+            self._compare(member, encode_digest(algorithm, hasher.digest()))
+
+    def record(self) -> Mapping[str, tuple[str | None, int | None]]:
+        """RECORD as ``{member: (hash "algo=...", size)}`` (both None for RECORD itself)."""
+        return MappingProxyType(self._record)
+
+    def verify_record(self, members: Iterable[str] | None = None) -> None:
+        """Hash ``members`` (default: all) in bounded chunks; InvalidWheel on the first mismatch."""
+        for member in self.members if members is None else members:
+            digest = self._record.get(member, (None, None))[0]
+            if digest is None:
+                continue
+            algorithm = digest.partition("=")[0]
+            hasher = hashlib.new(algorithm)
+            with self._reading(member), self._zf.open(self._info(member)) as stream:
+                while chunk := stream.read(CHUNK_SIZE):
+                    hasher.update(chunk)
+            self._compare(member, encode_digest(algorithm, hasher.digest()))
+
+    def _verify_bytes(self, member: str, data: bytes) -> None:
+        digest = self._record.get(member, (None, None))[0]
+        if digest is not None:
+            algorithm = digest.partition("=")[0]
+            self._compare(member, encode_digest(algorithm, hashlib.new(algorithm, data).digest()))
+
+    def _compare(self, member: str, actual: str) -> None:
+        expected = self._record[member][0] or ""
+        if actual.rstrip("=") != expected.rstrip("="):
+            raise InvalidWheel(f"RECORD hash mismatch for {member!r}", subject=self._label)
+
+    # -- raw access for the writer ------------------------------------------------------------------
+
+    def raw_span(self, member: str) -> tuple[int, int]:
+        """(offset, length) of ``member``'s compressed bytes in the wheel file, from its local header."""
+        info = self._info(member)
+        expected = _raw_name(info)
+        # One read for the fixed header and the name the central directory says it has.
+        block = os.pread(self._fp.fileno(), _LOCAL_HEADER.size + len(expected), info.header_offset)
+        if len(block) < _LOCAL_HEADER.size:
+            raise InvalidWheel(f"truncated local header of {member!r}", subject=self._label)
+        magic, *_, name_len, extra_len = _LOCAL_HEADER.unpack_from(block)
+        name = block[_LOCAL_HEADER.size : _LOCAL_HEADER.size + name_len]
+        if magic != _LOCAL_MAGIC or name != expected:
+            raise InvalidWheel(
+                f"local header of {member!r} does not match the central directory", subject=self._label
+            )
+        return info.header_offset + _LOCAL_HEADER.size + name_len + extra_len, info.compress_size
+
+    def fileno(self) -> int:
+        """File descriptor of the open wheel (read it with os.pread only: it is shared)."""
+        return self._fp.fileno()
+
+    # -- lifetime ---------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        self._zf.close()
+        self._fp.close()
+
+    def __enter__(self) -> WheelArchive:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"WheelArchive({self._label!r})"
+
+
+class _MemberStream(io.BufferedIOBase):
+    """A member's decompressed content; hashes what is read in order and checks it at the end."""
+
+    def __init__(self, archive: WheelArchive, member: str, inner: IO[bytes], size: int) -> None:
+        super().__init__()
+        self._archive = archive
+        self._member = member
+        self._inner = inner
+        self._size = size
+        self._pos = 0
+        digest = archive._record.get(member, (None, None))[0]
+        self._algorithm = digest.partition("=")[0] if digest else ""
+        self._hasher = hashlib.new(self._algorithm) if digest else None
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return self._inner.seekable()
+
+    def read(self, size: int | None = -1) -> bytes:
+        with self._archive._reading(self._member):
+            data = self._inner.read(-1 if size is None else size)
+        self._track(data)
+        return data
+
+    def read1(self, size: int = -1) -> bytes:
+        return self.read(size)
+
+    def readinto(self, buffer: WriteableBuffer) -> int:
+        view = memoryview(buffer).cast("B")
+        data = self.read(len(view))
+        view[: len(data)] = data
+        return len(data)
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        with self._archive._reading(self._member):
+            position = self._inner.seek(offset, whence)
+        if position != self._pos:
+            self._hasher = None  # no longer a front-to-back read
+        self._pos = position
+        return position
+
+    def tell(self) -> int:
+        return self._pos
+
+    def close(self) -> None:
+        self._inner.close()
+        super().close()
+
+    def _track(self, data: bytes) -> None:
+        self._pos += len(data)
+        if self._hasher is not None:
+            self._hasher.update(data)
+            if self._pos >= self._size:
+                hasher, self._hasher = self._hasher, None
+                self._archive._compare(self._member, encode_digest(self._algorithm, hasher.digest()))
+
+
+def _read_small(zf: zipfile.ZipFile, infos: Mapping[str, zipfile.ZipInfo], member: str, label: str) -> bytes:
+    """Read a metadata member whole (WHEEL, RECORD), refusing implausible sizes."""
+    info = infos.get(member)
+    if info is None:
+        raise MetadataError(f"no {member}")
+    if info.file_size > MAX_METADATA_SIZE:
+        raise MetadataError(f"{member} is implausibly large ({info.file_size} bytes)")
+    try:
+        return zf.read(info)
+    except (zipfile.BadZipFile, zlib.error, EOFError, struct.error, OSError, ValueError) as err:
+        raise InvalidWheel(f"cannot read {member!r}: {err}", subject=label) from None
+
+
+def _text(data: bytes, member: str) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise MetadataError(f"{member} is not UTF-8 text") from None
+
+
+def _check_entries(zf: zipfile.ZipFile, file_size: int) -> dict[str, zipfile.ZipInfo]:
+    """Reject hostile or broken entries; return the file members (not directories) by name, in zip order."""
+    infos: dict[str, zipfile.ZipInfo] = {}
+    seen: set[str] = set()
+    total = 0
+    end_of_data = min(getattr(zf, "start_dir", file_size), file_size)
+    spans = []
+    for info in zf.infolist():
+        name = info.orig_filename
+        reason = unsafe_member_name(name)
+        if reason:
+            raise MetadataError(f"member {name!r} {reason}")
+        kind = stat.S_IFMT(info.external_attr >> 16)
+        if kind == stat.S_IFLNK:
+            raise MetadataError(f"member {name!r} is a symbolic link")
+        if kind not in (0, stat.S_IFREG, stat.S_IFDIR):
+            raise MetadataError(f"member {name!r} is a special file (mode {kind:o})")
+        if name in seen:
+            raise MetadataError(f"member {name!r} appears more than once")
+        seen.add(name)
+        if info.flag_bits & _FLAG_ENCRYPTED:
+            raise MetadataError(f"member {name!r} is encrypted")
+        if info.compress_type not in _METHODS:
+            raise MetadataError(f"member {name!r} uses unsupported compression method {info.compress_type}")
+        if info.compress_type == zipfile.ZIP_STORED and info.compress_size != info.file_size:
+            raise MetadataError(f"stored member {name!r} has inconsistent sizes")
+        if info.file_size > BOMB_MIN_SIZE and info.file_size > MAX_RATIO * max(info.compress_size, 1):
+            raise MetadataError(
+                f"member {name!r} expands {info.compress_size} bytes to {info.file_size} "
+                f"(ratio over {MAX_RATIO}:1, zip bomb?)"
+            )
+        total += info.file_size
+        if total > MAX_TOTAL_SIZE:
+            raise MetadataError(f"members expand to more than {MAX_TOTAL_SIZE} bytes (zip bomb?)")
+        minimum = _LOCAL_HEADER.size + len(_raw_name(info)) + info.compress_size
+        spans.append((info.header_offset, minimum, name))
+        if not name.endswith("/"):
+            infos[name] = info
+    directories = {parent for name in infos for parent in parent_dirs(name)}
+    for name in infos:
+        if name in directories:
+            raise MetadataError(f"member {name!r} is both a file and a directory")
+    # Each entry must fit in the file before the central directory and not overlap the next one:
+    # overlapping entries are how non-recursive zip bombs reuse one compressed stream many times.
+    spans.sort()
+    for index, (offset, minimum, name) in enumerate(spans):
+        limit = spans[index + 1][0] if index + 1 < len(spans) else end_of_data
+        if offset < 0:
+            raise MetadataError(f"member {name!r} starts before the beginning of the file (malformed zip)")
+        if offset + minimum > limit:
+            problem = "overlaps the next entry" if index + 1 < len(spans) else "runs past the end of the data"
+            raise MetadataError(f"member {name!r} {problem} (truncated or malformed zip)")
+    return infos
+
+
+def _check_record(
+    infos: Mapping[str, zipfile.ZipInfo],
+    record: Mapping[str, tuple[str | None, int | None]],
+    record_path: str,
+) -> None:
+    """RECORD and the zip must list the same files with the same sizes."""
+    unlisted = {record_path, *(f"{record_path.rsplit('/', 1)[0]}/{s}" for s in SIGNATURE_FILES)}
+    for path, (digest, size) in record.items():
+        info = infos.get(path)
+        if info is None:
+            raise MetadataError(f"RECORD lists {path!r}, which is not in the wheel")
+        if path in unlisted:
+            continue
+        if digest is None:
+            raise MetadataError(f"RECORD has no hash for {path!r}")
+        if size is not None and size != info.file_size:
+            raise MetadataError(f"RECORD gives {path!r} {size} bytes, the zip {info.file_size}")
+    for member in infos:
+        if member not in record and member not in unlisted:
+            raise MetadataError(f"member {member!r} is not listed in RECORD")

@@ -1,0 +1,560 @@
+"""Writing a wheel: raw copy of unchanged members, new and replaced members, RECORD, atomic rename.
+
+Output is a pure function of the inputs (and SOURCE_DATE_EPOCH):
+
+- unchanged members keep their compressed bytes, timestamp and mode; their local header is rebuilt
+  from the central directory (no data descriptor, no extra fields except zip64 when needed);
+- replaced members keep their position, mode and timestamp; added members follow, sorted by name,
+  with ``NEW_MEMBER_MODE`` (unless ``modes`` says otherwise) and the date 1980-01-01 00:00:00;
+- the dist-info WHEEL and a regenerated RECORD come last;
+- when SOURCE_DATE_EPOCH is set, every member written anew (replaced, added, WHEEL, RECORD) carries that
+  date instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import os
+import stat
+import struct
+import tempfile
+import time
+import zipfile
+import zlib
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import IO, Union
+
+from wheelrepair.errors import InvalidWheel, UsageError
+from wheelrepair.wheel.archive import CHUNK_SIZE, WheelArchive, parent_dirs, unsafe_member_name
+from wheelrepair.wheel.metadata import SIGNATURE_FILES, encode_digest, format_record, rewrite_wheel_file
+
+#: zlib level for members compressed anew.
+COMPRESS_LEVEL = 6
+#: New members at least this large are compressed ahead of time, in parallel.
+PARALLEL_DEFLATE_BYTES = 1 << 20
+#: Mode of added members (they are usually vendored shared libraries); override per member with ``modes``.
+NEW_MEMBER_MODE = 0o755
+#: Permissions of the written wheel file.
+OUTPUT_MODE = 0o644
+#: Timestamp of added members when SOURCE_DATE_EPOCH is not set: the earliest a zip can store.
+DEFAULT_DATE = (1980, 1, 1, 0, 0, 0)
+
+Content = Union[bytes, "os.PathLike[str]"]
+
+_EMPTY_CONTENT: Mapping[str, Content] = MappingProxyType({})
+_EMPTY_MODES: Mapping[str, int] = MappingProxyType({})
+
+#: Values at or above these need zip64 records (module constants so tests can force zip64 cheaply).
+ZIP64_LIMIT = 0xFFFFFFFF
+ZIP64_COUNT_LIMIT = 0xFFFF
+#: What a 32-bit (16-bit) field holds when the real value is in the zip64 record.
+_SENTINEL32 = 0xFFFFFFFF
+_SENTINEL16 = 0xFFFF
+_LOCAL = struct.Struct("<4sHHHHHIIIHH")
+_CENTRAL = struct.Struct("<4sBBHHHHHIIIHHHHHII")
+_END = struct.Struct("<4sHHHHIIH")
+_END64 = struct.Struct("<4sQBBHIIQQQQ")
+_LOCATOR64 = struct.Struct("<4sIQI")
+_UNIX = 3
+_FLAG_UTF8 = 0x800
+#: General-purpose flag bits that describe the compressed data itself (deflate level, LZMA EOS marker).
+_FLAG_DATA_BITS = 0x6
+#: Members smaller than this are copied through the write buffer rather than in the kernel.
+_SMALL_COPY = 256 * 1024
+_METHOD_VERSION = {
+    zipfile.ZIP_STORED: 20,
+    zipfile.ZIP_DEFLATED: 20,
+    zipfile.ZIP_BZIP2: 46,
+    zipfile.ZIP_LZMA: 63,
+}
+
+
+@dataclass
+class _Entry:
+    """One central directory record, collected while its member is written."""
+
+    name: bytes
+    flags: int
+    method: int
+    date_time: tuple[int, int, int, int, int, int]
+    crc: int
+    compress_size: int
+    file_size: int
+    offset: int
+    create_system: int
+    external_attr: int
+    internal_attr: int = 0
+
+
+class _Output:
+    """Sequential writer over a raw file descriptor with its own buffer, so that in-kernel copies
+    (copy_file_range) and header patches (pwrite) can be mixed with ordinary writes."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.pos = 0
+        self._buffer = bytearray()
+        self._kernel_copy = hasattr(os, "copy_file_range")
+
+    def write(self, data: bytes) -> None:
+        self.pos += len(data)
+        if len(data) >= CHUNK_SIZE:
+            self.flush()
+            self._write_all(data)
+        else:
+            self._buffer += data
+            if len(self._buffer) >= CHUNK_SIZE:
+                self.flush()
+
+    def flush(self) -> None:
+        if self._buffer:
+            self._write_all(bytes(self._buffer))
+            self._buffer.clear()
+
+    def _write_all(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self.fd, view) :]
+
+    def patch(self, offset: int, data: bytes) -> None:
+        self.flush()
+        os.pwrite(self.fd, data, offset)
+
+    def copy(self, src_fd: int, offset: int, length: int) -> bool:
+        """Append ``length`` bytes of ``src_fd`` from ``offset``; False if the source ends early."""
+        if length < _SMALL_COPY:
+            # Small members: one read into the write buffer beats a flush plus a kernel copy.
+            data = os.pread(src_fd, length, offset)
+            self.write(data)
+            return len(data) == length
+        self.flush()
+        end = offset + length
+        while offset < end:
+            count = min(end - offset, 64 * CHUNK_SIZE)
+            copied = self._copy_chunk(src_fd, offset, count)
+            if copied == 0:
+                return False
+            offset += copied
+            self.pos += copied
+        return True
+
+    def _copy_chunk(self, src_fd: int, offset: int, count: int) -> int:
+        if self._kernel_copy:
+            try:
+                return os.copy_file_range(src_fd, self.fd, count, offset)
+            except OSError as err:
+                if err.errno not in (errno.EXDEV, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL, errno.EPERM):
+                    raise
+                self._kernel_copy = False
+        data = os.pread(src_fd, min(count, CHUNK_SIZE), offset)
+        self._write_all(data)
+        return len(data)
+
+
+def write_wheel(
+    source: WheelArchive,
+    dest: str | os.PathLike[str],
+    *,
+    replace: Mapping[str, Content] = _EMPTY_CONTENT,
+    add: Mapping[str, Content] = _EMPTY_CONTENT,
+    remove: Collection[str] = (),
+    wheel_tags: Sequence[str] | None = None,
+    modes: Mapping[str, int] = _EMPTY_MODES,
+) -> Path:
+    """Write ``source`` with the given changes to ``dest`` (a full ``.whl`` path whose directory exists)
+    atomically; return ``dest``. ``replace``/``add`` values are bytes or a file to stream from;
+    ``wheel_tags`` replaces the WHEEL Tag lines; ``modes`` sets permission bits of added members."""
+    dest = Path(dest)
+    meta = source.metadata
+    _check_request(source, dest, replace, add, remove, wheel_tags, modes)
+    epoch_date = _source_date_epoch()
+    managed = {meta.record_path, meta.wheel_path, *(f"{meta.dist_info}/{s}" for s in SIGNATURE_FILES)}
+
+    fd, temp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+    try:
+        out = _Output(fd)
+        entries: list[_Entry] = []
+        rows: list[tuple[str, str | None, int | None]] = []
+        record = source.record()
+
+        deflated = _deflate_all({**replace, **add})
+
+        def write_new(
+            member: str, content: Content, external_attr: int, create_system: int, date: tuple[int, ...]
+        ) -> None:
+            digest, size, entry = _write_compressed(
+                out, member, content, external_attr, create_system, date, deflated.pop(member, None)
+            )
+            entries.append(entry)
+            rows.append((member, digest, size))
+
+        def write_raw(member: str) -> None:
+            entries.append(_write_raw(out, source, member))
+            rows.append((member, record[member][0], source.size(member)))
+
+        for member in source.members:
+            if member in managed or member in remove:
+                continue
+            if member in replace:
+                info = source.zipinfo(member)
+                write_new(
+                    member,
+                    replace[member],
+                    info.external_attr,
+                    info.create_system,
+                    epoch_date or info.date_time,
+                )
+            else:
+                write_raw(member)
+        for member in sorted(add):
+            mode = modes.get(member, NEW_MEMBER_MODE)
+            write_new(member, add[member], (stat.S_IFREG | mode) << 16, _UNIX, epoch_date or DEFAULT_DATE)
+        wheel_info = source.zipinfo(meta.wheel_path)
+        wheel_date = epoch_date or wheel_info.date_time
+        if wheel_tags is not None:
+            text = rewrite_wheel_file(source.read(meta.wheel_path).decode("utf-8"), wheel_tags)
+            write_new(
+                meta.wheel_path,
+                text.encode("utf-8"),
+                wheel_info.external_attr,
+                wheel_info.create_system,
+                wheel_date,
+            )
+        elif meta.wheel_path in replace:
+            content = replace[meta.wheel_path]
+            write_new(
+                meta.wheel_path, content, wheel_info.external_attr, wheel_info.create_system, wheel_date
+            )
+        else:
+            write_raw(meta.wheel_path)
+        record_info = source.zipinfo(meta.record_path)
+        rows.append((meta.record_path, None, None))
+        write_new(
+            meta.record_path,
+            format_record(rows),
+            record_info.external_attr,
+            record_info.create_system,
+            epoch_date or record_info.date_time,
+        )
+        _write_central_directory(out, entries)
+        out.flush()
+        os.fchmod(fd, OUTPUT_MODE)
+        os.fsync(fd)
+        os.close(fd)
+        fd = -1
+        os.replace(temp_name, dest)
+    except BaseException:
+        if fd >= 0:
+            os.close(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(temp_name)
+        raise
+    _fsync_dir(dest.parent)
+    return dest
+
+
+def _check_request(
+    source: WheelArchive,
+    dest: Path,
+    replace: Mapping[str, Content],
+    add: Mapping[str, Content],
+    remove: Collection[str],
+    wheel_tags: Sequence[str] | None,
+    modes: Mapping[str, int],
+) -> None:
+    """Refuse contradictory or unsafe requests before any byte is written."""
+    meta = source.metadata
+    if dest.exists() and os.path.samefile(dest, source.path):
+        raise UsageError("refusing to overwrite the input wheel", subject=os.fspath(dest))
+    present = set(source.members)
+    managed = {meta.record_path, *(f"{meta.dist_info}/{s}" for s in SIGNATURE_FILES)}
+    for member in replace:
+        if member not in present:
+            raise ValueError(f"cannot replace {member!r}: not in {meta.filename}")
+    for member in remove:
+        if member not in present or member == meta.wheel_path:
+            raise ValueError(f"cannot remove {member!r} from {meta.filename}")
+        if member in replace:
+            raise ValueError(f"{member!r} is both replaced and removed")
+    for member in add:
+        reason = unsafe_member_name(member) or ("is a directory" if member.endswith("/") else None)
+        if reason:
+            raise ValueError(f"cannot add {member!r}: it {reason}")
+        if member in present and member not in remove:
+            raise ValueError(f"cannot add {member!r}: already in {meta.filename} (use replace)")
+    if add:
+        final = (present - set(remove)) | set(add)
+        directories = {parent for name in final for parent in parent_dirs(name)}
+        for member in add:
+            clash = (
+                member
+                if member in directories
+                else next((p for p in parent_dirs(member) if p in final), None)
+            )
+            if clash:
+                raise ValueError(f"cannot add {member!r}: {clash!r} would be both a file and a directory")
+    if managed & (set(replace) | set(add) | set(remove)):
+        raise ValueError("RECORD and its signatures are regenerated, not replaced")
+    if wheel_tags is not None:
+        if meta.wheel_path in replace:
+            raise ValueError("WHEEL is replaced and retagged at once")
+        if not wheel_tags or any(len(t.split("-")) != 3 or "." in t for t in wheel_tags):
+            raise ValueError(f"invalid WHEEL tags {list(wheel_tags)!r}")
+    for member, mode in modes.items():
+        if member not in add or not 0 <= mode <= 0o7777:
+            raise ValueError(f"mode {mode!r} for {member!r}: only added members take a permission mode")
+
+
+def _source_date_epoch() -> tuple[int, int, int, int, int, int] | None:
+    value = os.environ.get("SOURCE_DATE_EPOCH")
+    if value is None or not value.strip():
+        return None
+    try:
+        seconds = int(value)
+    except ValueError:
+        raise UsageError(f"SOURCE_DATE_EPOCH={value!r} is not an integer number of seconds") from None
+    # A zip can only store 1980-01-01 .. 2107-12-31, with even seconds.
+    seconds = min(max(seconds, 315532800), 4354819198)
+    moment = time.gmtime(seconds)
+    return (moment.tm_year, moment.tm_mon, moment.tm_mday, moment.tm_hour, moment.tm_min, moment.tm_sec)
+
+
+def _dos(date_time: Sequence[int]) -> tuple[int, int]:
+    year, month, day, hour, minute, second = date_time[:6]
+    return (hour << 11) | (minute << 5) | (second // 2), ((year - 1980) << 9) | (month << 5) | day
+
+
+def _name_bytes(member: str) -> tuple[bytes, int]:
+    encoded = member.encode("utf-8")
+    return encoded, 0 if encoded.isascii() else _FLAG_UTF8
+
+
+def _local_header(entry: _Entry, zip64: bool) -> bytes:
+    time_, date = _dos(entry.date_time)
+    extra = struct.pack("<HHQQ", 1, 16, entry.file_size, entry.compress_size) if zip64 else b""
+    version = max(_METHOD_VERSION.get(entry.method, 20), 45 if zip64 else 0)
+    sizes = (_SENTINEL32, _SENTINEL32) if zip64 else (entry.compress_size, entry.file_size)
+    header = _LOCAL.pack(
+        b"PK\x03\x04",
+        version,
+        entry.flags,
+        entry.method,
+        time_,
+        date,
+        entry.crc,
+        *sizes,
+        len(entry.name),
+        len(extra),
+    )
+    return header + entry.name + extra
+
+
+def _write_raw(out: _Output, source: WheelArchive, member: str) -> _Entry:
+    info = source.zipinfo(member)
+    offset, length = source.raw_span(member)
+    name, utf8 = _name_bytes(member)
+    entry = _Entry(
+        name=name,
+        flags=(info.flag_bits & _FLAG_DATA_BITS) | utf8,
+        method=info.compress_type,
+        date_time=info.date_time,
+        crc=info.CRC,
+        compress_size=length,
+        file_size=info.file_size,
+        offset=out.pos,
+        create_system=info.create_system,
+        external_attr=info.external_attr,
+        internal_attr=info.internal_attr,
+    )
+    out.write(_local_header(entry, max(length, info.file_size) >= ZIP64_LIMIT))
+    if not out.copy(source.fileno(), offset, length):
+        raise InvalidWheel(f"member {member!r} is truncated", subject=os.fspath(source.path))
+    return entry
+
+
+def _chunks(content: Content) -> Iterator[bytes]:
+    if isinstance(content, (bytes, bytearray, memoryview)):
+        yield bytes(content)
+        return
+    with open(content, "rb") as stream:
+        while chunk := stream.read(CHUNK_SIZE):
+            yield chunk
+
+
+def _content_size(content: Content) -> int:
+    if isinstance(content, (bytes, bytearray, memoryview)):
+        return len(content)
+    return os.stat(content).st_size
+
+
+@dataclass
+class _Deflated:
+    """A member compressed ahead of time (in a worker thread) into a temporary file."""
+
+    stream: IO[bytes]
+    crc: int
+    size: int
+    written: int
+    digest: bytes
+
+
+def _deflate(content: Content) -> _Deflated:
+    """Compress ``content`` into an anonymous temporary file. zlib and hashlib release the GIL on large
+    buffers, so several of these run in parallel in threads."""
+    stream = tempfile.TemporaryFile()
+    compressor = zlib.compressobj(COMPRESS_LEVEL, zlib.DEFLATED, -zlib.MAX_WBITS)
+    hasher = hashlib.sha256()
+    crc = size = written = 0
+    for chunk in _chunks(content):
+        hasher.update(chunk)
+        crc = zlib.crc32(chunk, crc)
+        size += len(chunk)
+        data = compressor.compress(chunk)
+        written += len(data)
+        stream.write(data)
+    data = compressor.flush()
+    written += len(data)
+    stream.write(data)
+    stream.seek(0)
+    return _Deflated(stream, crc, size, written, hasher.digest())
+
+
+def _deflate_all(contents: Mapping[str, Content]) -> dict[str, _Deflated]:
+    """Compress the large new members on every core; small ones are not worth a thread."""
+    large = {m: c for m, c in contents.items() if _content_size(c) >= PARALLEL_DEFLATE_BYTES}
+    if len(large) < 2:
+        return {}
+    with ThreadPoolExecutor(max_workers=min(len(large), os.cpu_count() or 1)) as pool:
+        return dict(zip(large, pool.map(_deflate, large.values())))
+
+
+def _write_compressed(
+    out: _Output,
+    member: str,
+    content: Content,
+    external_attr: int,
+    create_system: int,
+    date: Sequence[int],
+    deflated: _Deflated | None = None,
+) -> tuple[str, int, _Entry]:
+    """Deflate ``content`` into a new entry; return its RECORD hash, size and directory entry."""
+    name, utf8 = _name_bytes(member)
+    expected = _content_size(content)
+    # Decided before compressing, from the input size, with room for deflate's worst-case growth.
+    zip64 = expected + expected // 16 + 65536 >= ZIP64_LIMIT
+    entry = _Entry(
+        name=name,
+        flags=utf8,
+        method=zipfile.ZIP_DEFLATED,
+        date_time=(date[0], date[1], date[2], date[3], date[4], date[5]),
+        crc=0,
+        compress_size=0,
+        file_size=0,
+        offset=out.pos,
+        create_system=create_system,
+        external_attr=external_attr,
+    )
+    out.write(_local_header(entry, zip64))
+    if deflated is not None:
+        with deflated.stream:
+            while chunk := deflated.stream.read(CHUNK_SIZE):
+                out.write(chunk)
+        if not zip64 and max(deflated.size, deflated.written) >= ZIP64_LIMIT:
+            raise ValueError(f"{member!r} grew past 4 GiB while it was being written")
+        entry.crc, entry.compress_size, entry.file_size = deflated.crc, deflated.written, deflated.size
+        out.patch(entry.offset, _local_header(entry, zip64))
+        return encode_digest("sha256", deflated.digest), deflated.size, entry
+    compressor = zlib.compressobj(COMPRESS_LEVEL, zlib.DEFLATED, -zlib.MAX_WBITS)
+    hasher = hashlib.sha256()
+    crc = size = written = 0
+    for chunk in _chunks(content):
+        hasher.update(chunk)
+        crc = zlib.crc32(chunk, crc)
+        size += len(chunk)
+        data = compressor.compress(chunk)
+        written += len(data)
+        out.write(data)
+    data = compressor.flush()
+    written += len(data)
+    out.write(data)
+    if not zip64 and max(size, written) >= ZIP64_LIMIT:
+        raise ValueError(f"{member!r} grew past 4 GiB while it was being written")
+    entry.crc, entry.compress_size, entry.file_size = crc, written, size
+    out.patch(entry.offset, _local_header(entry, zip64))
+    return encode_digest("sha256", hasher.digest()), size, entry
+
+
+def _write_central_directory(out: _Output, entries: Sequence[_Entry]) -> None:
+    start = out.pos
+    for entry in entries:
+        fields = [entry.file_size, entry.compress_size, entry.offset]
+        extra_values = [value for value in fields if value >= ZIP64_LIMIT]
+        extra = (
+            struct.pack(f"<HH{len(extra_values)}Q", 1, 8 * len(extra_values), *extra_values)
+            if extra_values
+            else b""
+        )
+        usize, csize, offset = (_SENTINEL32 if value >= ZIP64_LIMIT else value for value in fields)
+        version = max(_METHOD_VERSION.get(entry.method, 20), 45 if extra else 0)
+        time_, date = _dos(entry.date_time)
+        out.write(
+            _CENTRAL.pack(
+                b"PK\x01\x02",
+                version,
+                entry.create_system,
+                version,
+                entry.flags,
+                entry.method,
+                time_,
+                date,
+                entry.crc,
+                csize,
+                usize,
+                len(entry.name),
+                len(extra),
+                0,
+                0,
+                entry.internal_attr,
+                entry.external_attr,
+                offset,
+            )
+        )
+        out.write(entry.name + extra)
+    size = out.pos - start
+    count = len(entries)
+    many, big_size, big_start = count >= ZIP64_COUNT_LIMIT, size >= ZIP64_LIMIT, start >= ZIP64_LIMIT
+    if many or big_size or big_start:
+        end64 = out.pos
+        out.write(
+            _END64.pack(b"PK\x06\x06", _END64.size - 12, 45, _UNIX, 45, 0, 0, count, count, size, start)
+        )
+        out.write(_LOCATOR64.pack(b"PK\x06\x07", 0, end64, 1))
+    entries16 = _SENTINEL16 if many else count
+    out.write(
+        _END.pack(
+            b"PK\x05\x06",
+            0,
+            0,
+            entries16,
+            entries16,
+            _SENTINEL32 if big_size else size,
+            _SENTINEL32 if big_start else start,
+            0,
+        )
+    )
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make the rename durable; best effort (not every platform can open a directory)."""
+    with contextlib.suppress(OSError):
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)

@@ -1,0 +1,419 @@
+"""Writing wheels: raw copies, changes, RECORD, determinism, atomicity, and pip installing the result."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import stat
+import struct
+import subprocess
+import sys
+import time
+import tracemalloc
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from tests.fixtures.pypi import fetch_wheel, local_torch_wheel
+from tests.wheel.helpers import zip_wheel
+from wheelrepair.errors import UsageError
+from wheelrepair.wheel import writer as writer_module
+from wheelrepair.wheel.archive import WheelArchive
+from wheelrepair.wheel.metadata import record_hash, retag
+from wheelrepair.wheel.writer import DEFAULT_DATE, write_wheel
+
+NAME = "demo-1.0-py3-none-any.whl"
+
+
+def compressed_bytes(path: Path, member: str) -> bytes:
+    """The stored (compressed) bytes of ``member``, located from its local file header (APPNOTE 4.3.7)."""
+    with zipfile.ZipFile(path) as zf:
+        info = zf.getinfo(member)
+    with open(path, "rb") as f:
+        f.seek(info.header_offset)
+        header = f.read(30)
+        assert header[:4] == b"PK\x03\x04"
+        name_len, extra_len = struct.unpack("<HH", header[26:30])
+        f.seek(info.header_offset + 30 + name_len + extra_len)
+        return f.read(info.compress_size)
+
+
+def pip_install(wheel: Path, target: Path) -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--no-deps",
+            "--no-index",
+            "--target",
+            str(target),
+            str(wheel),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_unchanged_round_trip_installs_with_pip(
+    demo_wheel: Path, payload: dict[str, bytes], tmp_path: Path
+) -> None:
+    before = sha(demo_wheel)
+    with WheelArchive.open(demo_wheel) as source:
+        out = write_wheel(source, tmp_path / demo_wheel.name)
+        source_members = source.members
+    assert out == tmp_path / demo_wheel.name
+    assert sha(demo_wheel) == before
+    with WheelArchive.open(out) as result:
+        result.verify_record()
+        assert set(result.members) == set(source_members)
+        assert result.members[-2:] == ("demo-1.0.dist-info/WHEEL", "demo-1.0.dist-info/RECORD")
+        for member in payload:
+            assert compressed_bytes(out, member) == compressed_bytes(demo_wheel, member)
+    with zipfile.ZipFile(out) as zf:
+        assert zf.testzip() is None
+    pip_install(out, tmp_path / "site")
+    for member, data in payload.items():
+        if ".data/" not in member:
+            assert (tmp_path / "site" / member).read_bytes() == data
+    assert (tmp_path / "site" / "bin" / "demo-tool").is_file()
+
+
+def test_every_compression_method_is_copied_raw(tmp_path: Path) -> None:
+    text = b"the same line again and again\n" * 2000
+    methods = {
+        "stored": zipfile.ZIP_STORED,
+        "fast": zipfile.ZIP_DEFLATED,
+        "bz2": zipfile.ZIP_BZIP2,
+        "xz": zipfile.ZIP_LZMA,
+    }
+    src = tmp_path / "src" / NAME
+    src.parent.mkdir()
+    zip_wheel(src, [(f"demo/{name}.txt", text) for name in methods])
+    # Recompress each member with its own method and level, as a foreign zip tool might have.
+    with zipfile.ZipFile(src) as zf:
+        contents = [(info.filename, zf.read(info)) for info in zf.infolist()]
+    with zipfile.ZipFile(src, "w") as zf:
+        for member, data in contents:
+            method = methods.get(member[5:-4], zipfile.ZIP_DEFLATED)
+            zf.writestr(
+                member, data, compress_type=method, compresslevel=1 if member == "demo/fast.txt" else None
+            )
+    with WheelArchive.open(src) as source:
+        out = write_wheel(source, tmp_path / NAME)
+    with zipfile.ZipFile(out) as zf:
+        for name, method in methods.items():
+            member = f"demo/{name}.txt"
+            assert zf.getinfo(member).compress_type == method
+            assert zf.read(member) == text
+            assert compressed_bytes(out, member) == compressed_bytes(src, member)
+
+
+class Unseekable(io.RawIOBase):
+    """A write-only stream without seek, so zipfile must use data descriptors."""
+
+    def __init__(self, target: io.BufferedWriter) -> None:
+        self.target = target
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: bytes) -> int:  # type: ignore[override]
+        return self.target.write(data)
+
+
+def test_data_descriptors_and_zip64_extras_in_the_source(tmp_path: Path) -> None:
+    plain = zip_wheel(
+        tmp_path / "plain.zip", [("demo/a.py", b"a = 1\n" * 100), ("demo/b.bin", os.urandom(5000))]
+    )
+    src = tmp_path / "src" / NAME
+    src.parent.mkdir()
+    with zipfile.ZipFile(plain) as zin, open(src, "wb") as f, zipfile.ZipFile(Unseekable(f), "w") as zout:
+        for info in zin.infolist():
+            entry = zipfile.ZipInfo(info.filename, date_time=info.date_time)
+            entry.compress_type = zipfile.ZIP_DEFLATED
+            with zout.open(entry, "w", force_zip64=info.filename == "demo/b.bin") as stream:
+                stream.write(zin.read(info))
+    with zipfile.ZipFile(src) as zf:
+        assert all(info.flag_bits & 0x08 for info in zf.infolist())  # really written with data descriptors
+    with WheelArchive.open(src) as source:
+        out = write_wheel(source, tmp_path / NAME)
+    with zipfile.ZipFile(out) as zf:
+        assert zf.testzip() is None
+        assert not any(info.flag_bits & 0x08 for info in zf.infolist())
+    for member in ("demo/a.py", "demo/b.bin"):
+        assert compressed_bytes(out, member) == compressed_bytes(src, member)
+    with WheelArchive.open(out) as result:
+        result.verify_record()
+
+
+@pytest.fixture
+def changed(demo_wheel: Path, tmp_path: Path) -> Path:
+    tool = tmp_path / "tool.dat"
+    tool.write_bytes(b"\x00tool\x00" * 1000)
+    (tmp_path / "out").mkdir()
+    with WheelArchive.open(demo_wheel) as source:
+        return write_wheel(
+            source,
+            tmp_path / "out" / demo_wheel.name,
+            replace={"demo/__init__.py": b"VALUE = 43\n"},
+            add={"demo/zz_added.py": b"ADDED = True\n", "demo/extra/tool.dat": tool, "demo/aa.txt": b"a\n"},
+            remove=["demo/data/table.txt"],
+            modes={"demo/zz_added.py": 0o644},
+        )
+
+
+def test_replace_add_and_remove(changed: Path, demo_wheel: Path, tmp_path: Path) -> None:
+    with WheelArchive.open(changed) as result:
+        result.verify_record()
+        assert result.members == (
+            "demo/__init__.py",
+            "demo/data/noise.bin",
+            "demo-1.0.data/scripts/demo-tool",
+            "demo-1.0.dist-info/METADATA",
+            "demo/aa.txt",
+            "demo/extra/tool.dat",
+            "demo/zz_added.py",
+            "demo-1.0.dist-info/WHEEL",
+            "demo-1.0.dist-info/RECORD",
+        )
+        assert result.read("demo/__init__.py") == b"VALUE = 43\n"
+        assert result.record()["demo/__init__.py"] == (record_hash(b"VALUE = 43\n"), 11)
+        assert result.read("demo/extra/tool.dat") == b"\x00tool\x00" * 1000
+        assert compressed_bytes(changed, "demo/data/noise.bin") == compressed_bytes(
+            demo_wheel, "demo/data/noise.bin"
+        )
+        modes = {m: stat.S_IMODE(result.zipinfo(m).external_attr >> 16) for m in result.members}
+        dates = {m: result.zipinfo(m).date_time for m in result.members}
+    assert modes["demo/__init__.py"] == 0o644  # replaced: the source member's mode
+    assert modes["demo/extra/tool.dat"] == 0o755  # added: NEW_MEMBER_MODE
+    assert modes["demo/zz_added.py"] == 0o644  # added with an explicit mode
+    assert dates["demo/__init__.py"] == (2020, 1, 1, 0, 0, 0)  # replaced: the source member's date
+    assert dates["demo/aa.txt"] == DEFAULT_DATE
+    site = tmp_path / "site"
+    pip_install(changed, site)
+    assert (site / "demo" / "__init__.py").read_bytes() == b"VALUE = 43\n"
+    assert not (site / "demo" / "data" / "table.txt").exists()
+    assert os.access(site / "demo" / "extra" / "tool.dat", os.X_OK)
+
+
+def test_retagged_wheel_under_a_new_name(demo_wheel: Path, tmp_path: Path) -> None:
+    with WheelArchive.open(demo_wheel) as source:
+        filename, tags = retag(source.metadata, ["manylinux_2_17_x86_64", "manylinux2014_x86_64"])
+        out = write_wheel(source, tmp_path / filename, wheel_tags=tags)
+    assert out.name == "demo-1.0-py3-none-manylinux_2_17_x86_64.manylinux2014_x86_64.whl"
+    with WheelArchive.open(out) as result:
+        assert result.metadata.wheel_tags == (
+            "py3-none-manylinux_2_17_x86_64",
+            "py3-none-manylinux2014_x86_64",
+        )
+        assert result.metadata.platform_tags == ("manylinux_2_17_x86_64", "manylinux2014_x86_64")
+        wheel_text = result.read("demo-1.0.dist-info/WHEEL").decode()
+    assert "Generator: wheelrepair-tests\n" in wheel_text
+    assert "Root-Is-Purelib: true\n" in wheel_text
+    if sys.platform == "linux" and os.uname().machine == "x86_64":
+        pip_install(out, tmp_path / "site")
+        assert (tmp_path / "site" / "demo" / "__init__.py").is_file()
+
+
+def _write_twice(demo_wheel: Path, tmp_path: Path, label: str) -> list[bytes]:
+    outputs = []
+    for run in ("a", "b"):
+        directory = tmp_path / f"{label}-{run}"
+        directory.mkdir()
+        lib = directory / "input.dat"
+        lib.write_bytes(b"vendored" * 999)
+        with WheelArchive.open(demo_wheel) as source:
+            out = write_wheel(
+                source,
+                directory / "demo-1.0-py3-none-linux_x86_64.whl",
+                replace={"demo/__init__.py": b"VALUE = 0\n"},
+                add={"demo.libs/b.dat": lib, "demo.libs/a.dat": b"a"},
+                wheel_tags=["py3-none-linux_x86_64"],
+            )
+        outputs.append(out.read_bytes())
+        time.sleep(1.1 if run == "a" else 0)  # a clock leaking into the output would show up
+    return outputs
+
+
+def test_output_is_deterministic(demo_wheel: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+    first, second = _write_twice(demo_wheel, tmp_path, "plain")
+    assert first == second
+
+
+def test_source_date_epoch_dates_the_new_members(
+    demo_wheel: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+    plain = _write_twice(demo_wheel, tmp_path, "plain")[0]
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")  # 2023-11-14 22:13:20 UTC
+    first, second = _write_twice(demo_wheel, tmp_path, "sde")
+    assert first == second
+    assert first != plain
+    with zipfile.ZipFile(io.BytesIO(first)) as zf:
+        dates = {info.filename: info.date_time for info in zf.infolist()}
+    for member in (
+        "demo/__init__.py",
+        "demo.libs/a.dat",
+        "demo-1.0.dist-info/WHEEL",
+        "demo-1.0.dist-info/RECORD",
+    ):
+        assert dates[member] == (2023, 11, 14, 22, 13, 20)
+    assert dates["demo/data/noise.bin"] == (2020, 1, 1, 0, 0, 0)  # unchanged members keep their date
+
+
+def test_invalid_source_date_epoch_is_a_usage_error(
+    demo_wheel: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "yesterday")
+    with WheelArchive.open(demo_wheel) as source, pytest.raises(UsageError, match="SOURCE_DATE_EPOCH"):
+        write_wheel(source, tmp_path / NAME)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_failing_write_leaves_nothing_behind(demo_wheel: Path, tmp_path: Path) -> None:
+    (tmp_path / "not-a-file").mkdir()
+    dest = tmp_path / NAME
+    dest.write_bytes(b"previous output")
+    with WheelArchive.open(demo_wheel) as source, pytest.raises(IsADirectoryError):
+        write_wheel(source, dest, add={"demo/zzz.dat": tmp_path / "not-a-file"})
+    assert sorted(p.name for p in tmp_path.iterdir()) == [NAME, "not-a-file"]
+    assert dest.read_bytes() == b"previous output"
+
+
+def test_the_input_wheel_is_never_overwritten(demo_wheel: Path) -> None:
+    before = sha(demo_wheel)
+    with (
+        WheelArchive.open(demo_wheel) as source,
+        pytest.raises(UsageError, match="overwrite the input wheel"),
+    ):
+        write_wheel(source, demo_wheel, replace={"demo/__init__.py": b""})
+    assert sha(demo_wheel) == before
+    assert sorted(p.name for p in demo_wheel.parent.iterdir()) == [demo_wheel.name]
+
+
+@pytest.mark.parametrize(
+    ("request_", "problem"),
+    [
+        ({"replace": {"demo/nope.py": b""}}, "cannot replace"),
+        ({"add": {"demo/__init__.py": b""}}, "already in"),
+        ({"add": {"../evil.py": b""}}, "zip-slip"),
+        ({"add": {"/abs.py": b""}}, "absolute"),
+        ({"add": {"demo/__init__.py/x": b""}}, "both a file and a directory"),
+        ({"add": {"demo/data": b""}}, "both a file and a directory"),
+        ({"remove": ["demo-1.0.dist-info/WHEEL"]}, "cannot remove"),
+        ({"replace": {"demo-1.0.dist-info/RECORD": b""}}, "regenerated"),
+        ({"replace": {"demo/__init__.py": b""}, "remove": ["demo/__init__.py"]}, "both replaced and removed"),
+        ({"wheel_tags": ["py3-none"]}, "invalid WHEEL tags"),
+        ({"modes": {"demo/__init__.py": 0o755}}, "only added members"),
+    ],
+)
+def test_contradictory_requests_are_refused(
+    demo_wheel: Path, tmp_path: Path, request_: dict[str, object], problem: str
+) -> None:
+    with WheelArchive.open(demo_wheel) as source, pytest.raises(ValueError, match=problem):
+        write_wheel(source, tmp_path / NAME, **request_)  # type: ignore[arg-type]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_zip64_records_are_written_when_needed(
+    demo_wheel: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Force every size, offset and count past the zip64 thresholds and let zipfile, unzip and pip read it."""
+    monkeypatch.setattr(writer_module, "ZIP64_LIMIT", 1000)
+    monkeypatch.setattr(writer_module, "ZIP64_COUNT_LIMIT", 3)
+    with WheelArchive.open(demo_wheel) as source:
+        out = write_wheel(source, tmp_path / NAME, add={"demo/new.txt": b"new " * 1000})
+    data = out.read_bytes()
+    assert b"PK\x06\x06" in data and b"PK\x06\x07" in data
+    with zipfile.ZipFile(out) as zf:
+        assert zf.testzip() is None
+        assert zf.read("demo/new.txt") == b"new " * 1000
+    with WheelArchive.open(out) as result:
+        result.verify_record()
+    unzip = subprocess.run(["unzip", "-tq", str(out)], capture_output=True, text=True)
+    if unzip.returncode != 127:
+        assert unzip.returncode == 0, unzip.stdout + unzip.stderr
+    pip_install(out, tmp_path / "site")
+
+
+def test_memory_stays_flat_for_large_members(tmp_path: Path) -> None:
+    big = tmp_path / "big.dat"
+    block = os.urandom(1024 * 1024)
+    with open(big, "wb") as f:
+        for _ in range(32):
+            f.write(block)
+    src = tmp_path / "src" / NAME
+    src.parent.mkdir()
+    plain = zip_wheel(
+        tmp_path / "plain.zip", [("demo/stored.bin", b"")], claimed={"demo/stored.bin": big.read_bytes()}
+    )
+    # Put the 32 MiB member in stored (uncompressed) so the raw copy moves all of it.
+    with zipfile.ZipFile(plain) as zin, zipfile.ZipFile(src, "w") as zout:
+        for info in zin.infolist():
+            if info.filename == "demo/stored.bin":
+                zout.write(big, info.filename, compress_type=zipfile.ZIP_STORED)
+            else:
+                zout.writestr(info, zin.read(info))
+    with WheelArchive.open(src) as source:
+        tracemalloc.start()
+        try:
+            write_wheel(source, tmp_path / NAME, add={"demo/big.dat": big})
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    assert peak < 8 * 1024 * 1024
+    with WheelArchive.open(tmp_path / NAME) as result:
+        assert result.size("demo/stored.bin") == result.size("demo/big.dat") == 32 * 1024 * 1024
+        result.verify_record()
+
+
+@pytest.mark.slow
+def test_large_real_wheel_is_copied_raw(tmp_path: Path) -> None:
+    torch = local_torch_wheel()
+    if torch is None:
+        pytest.skip("no local torch wheel in /opt/wheels")
+    with WheelArchive.open(torch) as source:
+        largest = max(source.members, key=source.size)
+        init = next(m for m in source.members if m.endswith("torch/__init__.py"))
+        patched = source.read(init) + b"\n# repaired\n"
+        out = write_wheel(source, tmp_path / torch.name, replace={init: patched})
+        count = len(source.members)
+    with WheelArchive.open(out) as result:
+        assert len(result.members) == count
+        assert result.read(init) == patched
+        result.verify_record([largest])
+    assert compressed_bytes(out, largest) == compressed_bytes(torch, largest)
+
+
+@pytest.mark.network
+def test_real_pypi_wheel_rewritten_unchanged_still_installs_and_imports(tmp_path: Path) -> None:
+    wheel = fetch_wheel("pyyaml==6.0.2", ["manylinux_2_17_x86_64", "manylinux2014_x86_64"])
+    with WheelArchive.open(wheel) as source:
+        source.verify_record()
+        filename, tags = retag(source.metadata, source.metadata.platform_tags)
+        assert filename == wheel.name
+        out = write_wheel(source, tmp_path / wheel.name, wheel_tags=tags)
+        members = source.members
+    with WheelArchive.open(out) as result:
+        result.verify_record()
+        assert sorted(result.members) == sorted(members)
+    if sys.version_info[:2] == (3, 11) and sys.platform == "linux" and os.uname().machine == "x86_64":
+        site = tmp_path / "site"
+        pip_install(out, site)
+        check = subprocess.run(
+            [sys.executable, "-c", "import yaml; print(yaml.__with_libyaml__, yaml.safe_load('a: [1, 2]'))"],
+            env={**os.environ, "PYTHONPATH": str(site)},
+            capture_output=True,
+            text=True,
+        )
+        assert check.stdout.split() == ["True", "{'a':", "[1,", "2]}"], check.stderr

@@ -1,0 +1,46 @@
+"""MemberBytes returns exactly the bytes zipfile does, for any range, in any order."""
+
+from __future__ import annotations
+
+import random
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from tests.fixtures.wheels import make_wheel
+from wheelrepair.wheel.archive import WheelArchive
+from wheelrepair.wheel.stream import member_bytes
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    rng = random.Random(7)
+    # Compressible but not trivially so, larger than several checkpoint intervals.
+    words = [bytes(rng.choice(b"abcdefghij\0\x7f") for _ in range(rng.randint(1, 12))) for _ in range(5000)]
+    big = b" ".join(rng.choice(words) for _ in range(2_500_000))
+    return make_wheel(tmp_path_factory.mktemp("w"), {"pkg/big.bin": big, "pkg/small.bin": b"x" * 100})
+
+
+def test_random_ranges_match_zipfile(wheel: Path) -> None:
+    with zipfile.ZipFile(wheel) as zf:
+        truth = zf.read("pkg/big.bin")
+    rng = random.Random(1)
+    with WheelArchive.open(wheel) as archive:
+        view = member_bytes(archive, "pkg/big.bin")
+        assert len(view) == len(truth)
+        for _ in range(60):
+            start = rng.randrange(len(truth))
+            length = rng.choice([1, 7, 4096, 70000, 300000])
+            assert view[start : start + length] == truth[start : start + length]
+        assert view[len(truth) - 5 :] == truth[-5:]
+        assert view[0] == truth[0] and view[-1] == truth[-1]
+        needle = truth[len(truth) // 2 : len(truth) // 2 + 40]
+        assert view.find(needle, len(truth) // 3) == truth.find(needle, len(truth) // 3)
+        assert view.find(b"\xff\xfe\xfd") == -1
+
+
+def test_small_member(wheel: Path) -> None:
+    with WheelArchive.open(wheel) as archive:
+        view = member_bytes(archive, "pkg/small.bin")
+        assert view[:] == b"x" * 100 and view.find(b"y") == -1
