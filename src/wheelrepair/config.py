@@ -39,7 +39,9 @@ def load_options(
             options = replace(options, **_from_table(table, pyproject), config_file=str(pyproject))
     options = replace(options, **_from_environ(environ))
     given: dict[str, Any] = {
-        k: tuple(v) if k in _LISTS else v for k, v in cli.items() if k in _KNOWN and v not in (None, (), [], False)
+        k: tuple(v) if k in _LISTS else v
+        for k, v in cli.items()
+        if k in _KNOWN and v not in (None, (), [], False)
     }
     options = replace(options, **given)
     if options.jobs < 1:

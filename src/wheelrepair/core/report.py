@@ -38,7 +38,9 @@ def show_report(analysis: Analysis) -> dict[str, Any]:
                 "path": edge.path,
                 "action": edge.action.value,
                 "needed_by": [],
-                "size": graph.nodes[edge.path].size if edge.path is not None and edge.path in graph.nodes else None,
+                "size": graph.nodes[edge.path].size
+                if edge.path is not None and edge.path in graph.nodes
+                else None,
                 "weak": edge.weak,
                 "searched": list(edge.searched),
             },

@@ -11,18 +11,22 @@ from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import PurePosixPath
+from typing import cast
 
 from ..errors import InvalidBinary
 from ..formats import backend_for, backend_named
-from ..formats.base import WHEEL_ROOT, Backend
+from ..formats.base import WHEEL_ROOT, Backend, ByteSource
 from ..wheel.archive import WheelArchive
 from ..wheel.metadata import installed_path
+from ..wheel.stream import member_bytes
 from .model import Binary
 
 _HEAD = 64
 #: Below this many bytes of binaries, starting worker processes costs more than it saves.
 _PARALLEL_BYTES = 24 << 20
 _MAX_WORKERS = 4
+#: Members at least this large are read lazily by backends that can.
+_LAZY_BYTES = 4 << 20
 _PLATFORM_FORMAT = (
     ("macosx_", "macho"),
     ("win", "pe"),
@@ -96,9 +100,14 @@ def _parse_members(archive: WheelArchive, fmt: str, members: list[str]) -> list[
     backend = backend_named(fmt)
     scanned: list[ScannedBinary] = []
     for member in members:
-        data = archive.read(member)
+        # Large members go to lazy readers as an on-demand view, so memory holds what the reader
+        # touches (headers, dynamic section, string tables), not the whole library. Their RECORD
+        # hash is checked by `check` (which verifies every member) rather than here.
+        lazy = backend.lazy and archive.size(member) >= _LAZY_BYTES
+        data: bytes | ByteSource = member_bytes(archive, member) if lazy else archive.read(member)
         try:
-            binary = backend.read(data, member)
+            # A lazy backend's ``read`` takes any ByteSource (see Backend.lazy).
+            binary = backend.read(cast(bytes, data), member)
         except InvalidBinary as err:
             raise InvalidBinary(str(err), subject=archive.path.name) from None
         scanned.append(

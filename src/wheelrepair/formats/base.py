@@ -12,13 +12,29 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path, PurePosixPath
-from typing import ClassVar, Protocol
+from typing import ClassVar, Protocol, overload
 
 from ..core.model import Binary, BinaryEdit
 
 #: Where the wheel's files appear to resolvers: the installed site-packages directory.
 WHEEL_ROOT = PurePosixPath("/<wheel>")
+
+
+class ByteSource(Protocol):
+    """What a lazy binary reader needs of a file's content: ``bytes`` qualifies, and so does
+    ``wheel.stream.MemberBytes``, which inflates a zip member only as far as it is read."""
+
+    def __len__(self) -> int: ...
+
+    @overload
+    def __getitem__(self, key: int) -> int: ...
+
+    @overload
+    def __getitem__(self, key: slice) -> bytes: ...
+
+    def find(self, sub: bytes, start: int = 0, end: int | None = None) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -88,7 +104,7 @@ class SearchContext:
                 return None
             member, binary = entry
             return Location(member, PurePosixPath(text), True, binary) if accept(binary) else None
-        if not self.allow_host or not os.path.isfile(text):
+        if not self.allow_host or not _host_has(text):
             return None
         host_binary = self.read_host(text)
         if host_binary is None or not accept(host_binary):
@@ -97,6 +113,22 @@ class SearchContext:
 
 
 _WHEEL_PREFIX = f"{WHEEL_ROOT}/"
+
+
+@lru_cache(maxsize=4096)
+def _listing(directory: str) -> frozenset[str] | None:
+    try:
+        return frozenset(os.listdir(directory))
+    except OSError:
+        return None
+
+
+def _host_has(path: str) -> bool:
+    """Whether a host file exists: one directory listing per directory (resolvers probe the same
+    few system directories for every name) instead of one stat per probe."""
+    directory, name = os.path.split(path)
+    names = _listing(directory)
+    return names is not None and name in names and os.path.isfile(path)
 
 
 def in_wheel(path: PurePosixPath | str) -> bool:
@@ -143,6 +175,9 @@ class Backend(Protocol):
     """One binary format: reading, resolving, editing."""
 
     format: ClassVar[str]
+    #: True when ``read`` accepts any ``ByteSource``, not only ``bytes``: the core then hands it
+    #: large wheel members lazily, so it inflates only what the reader touches.
+    lazy: ClassVar[bool]
 
     def sniff(self, head: bytes) -> bool:
         """True if ``head`` (the first 64 bytes of a file) starts a binary of this format."""

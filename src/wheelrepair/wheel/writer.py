@@ -407,7 +407,7 @@ class _Deflated:
 def _deflate(content: Content) -> _Deflated:
     """Compress ``content`` into an anonymous temporary file. zlib and hashlib release the GIL on large
     buffers, so several of these run in parallel in threads."""
-    stream = tempfile.TemporaryFile()
+    stream = tempfile.TemporaryFile()  # noqa: SIM115 - handed to the writer, which closes it
     compressor = zlib.compressobj(COMPRESS_LEVEL, zlib.DEFLATED, -zlib.MAX_WBITS)
     hasher = hashlib.sha256()
     crc = size = written = 0

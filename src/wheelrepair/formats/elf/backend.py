@@ -1,0 +1,120 @@
+"""The ELF backend: the Backend protocol for Linux binaries, joining reader, resolver and editor."""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import ClassVar
+
+from ...core.model import Binary, BinaryEdit
+from ..base import ByteSource, PatchRequest, SearchContext
+from . import reader
+from .resolver import ElfResolver
+
+
+class ElfBackend:
+    format: ClassVar[str] = "elf"
+    lazy: ClassVar[bool] = True
+
+    def sniff(self, head: bytes) -> bool:
+        return reader.sniff(head)
+
+    def read(self, data: bytes | ByteSource, name: str) -> Binary:
+        return reader.read_elf(data, name)
+
+    def needed_extent(self, head: bytes) -> int | None:
+        return reader.needed_extent(head)
+
+    def resolver(self, ctx: SearchContext) -> ElfResolver:
+        return ElfResolver(ctx)
+
+    def library_filename(self, name: str, source: str, digest: str) -> str:
+        base = posixpath.basename(name) or posixpath.basename(source)
+        stem, suffix = split_soname(base)
+        return f"{stem}-{digest}{suffix}"
+
+    def needed_reference(self, filename: str, from_dir: str, libs_dir: str) -> str:
+        # DT_NEEDED holds a bare name; the run path makes the loader find it.
+        return filename
+
+    def rewrite(self, path: Path, edit: BinaryEdit) -> None:
+        from .editor import edit_elf, strip_elf
+
+        # Strip first: the sections it drops lie before any segment a growing edit appends, so
+        # stripping afterwards could not give their space back.
+        if edit.strip:
+            strip_elf(path)
+        request = edit_request(edit, lambda: reader.read_elf(path.read_bytes(), str(path)))
+        if request != PatchRequest():
+            edit_elf(path, request)
+
+    def finalize(self, path: Path) -> None:
+        return None
+
+    def patch(self, path: Path, request: PatchRequest) -> None:
+        from .editor import edit_elf
+
+        edit_elf(path, request)
+
+    def describe(self, data: bytes, name: str) -> Mapping[str, object]:
+        from .editor import describe_elf
+
+        return describe_elf(data, name)
+
+    def support_files(
+        self,
+        libs_dir: str,
+        vendored: Sequence[str],
+        users: Sequence[str],
+        members: Sequence[str],
+        read_member: Callable[[str], bytes],
+    ) -> Mapping[str, bytes]:
+        return {}
+
+
+def split_soname(name: str) -> tuple[str, str]:
+    """Split a library file name where a hash can go: ``libfoo.so.1`` -> (``libfoo``, ``.so.1``).
+
+    The ``.so`` marker wins (``libfoo.so``, ``libfoo.so.1.2``); otherwise the last extension
+    (``libfoo.1.dylib``-style names become ``libfoo.1`` + ``.dylib``); a name without a dot keeps
+    no suffix. A leading dot is never taken as the extension.
+    """
+    index = name.find(".so.")
+    if index <= 0:
+        index = len(name) - 3 if name.endswith(".so") and len(name) > 3 else -1
+    if index <= 0:
+        index = name.rfind(".")
+    if index <= 0:
+        return name, ""
+    return name[:index], name[index:]
+
+
+def edit_request(edit: BinaryEdit, current: Callable[[], Binary]) -> PatchRequest:
+    """Translate a format-neutral edit into an ELF patch request.
+
+    The run path becomes the kept raw entries followed by ``$ORIGIN``-relative entries for the new
+    directories, each once, in order. With ``keep_search_paths`` None the file's existing entries are
+    kept. It is written as DT_RUNPATH unless the file uses DT_RPATH alone, whose inheritance by
+    dependencies the file may rely on; vendored names are unique, so neither LD_LIBRARY_PATH nor
+    anything else can shadow them either way.
+    """
+    set_rpath: tuple[str, ...] | None = None
+    force_rpath = False
+    if edit.add_search_paths or edit.keep_search_paths is not None:
+        binary = current()
+        keep = edit.keep_search_paths
+        if keep is None:
+            keep = binary.runpaths or binary.rpaths
+        entries: dict[str, None] = dict.fromkeys(keep)
+        for rel in edit.add_search_paths:
+            rel = posixpath.normpath(rel) if rel else "."
+            entries.setdefault("$ORIGIN" if rel == "." else f"$ORIGIN/{rel}", None)
+        set_rpath = tuple(entries)
+        force_rpath = bool(binary.rpaths) and not binary.runpaths
+    return PatchRequest(
+        replace_needed=tuple(edit.replace_needed.items()),
+        set_soname=edit.set_own_name,
+        set_rpath=set_rpath,
+        force_rpath=force_rpath,
+    )

@@ -1,0 +1,262 @@
+"""The Linux loaders' library search rules (glibc ld.so and musl), as data over a SearchContext."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Sequence
+from functools import lru_cache
+from pathlib import PurePosixPath
+
+from ...core.model import Binary
+from ..base import Loaded, Resolution, SearchContext, normalize
+from .ldconfig import ld_so_conf_dirs, musl_path_dirs
+
+#: Debian multiarch triplets: the system directories' names and what Debian's ld.so substitutes for
+#: ``$LIB`` ("lib/<triplet>", because Debian builds glibc with slibdir=/lib/<triplet>).
+MULTIARCH = {
+    "x86_64": "x86_64-linux-gnu",
+    "i686": "i386-linux-gnu",
+    "aarch64": "aarch64-linux-gnu",
+    "ppc64le": "powerpc64le-linux-gnu",
+    "ppc64": "powerpc64-linux-gnu",
+    "s390x": "s390x-linux-gnu",
+    "armv7l": "arm-linux-gnueabihf",
+    "armel": "arm-linux-gnueabi",
+    "riscv64": "riscv64-linux-gnu",
+    "loongarch64": "loongarch64-linux-gnu",
+    "x32": "x86_64-linux-gnux32",
+    "mips64el": "mips64el-linux-gnuabi64",
+    "mipsel": "mipsel-linux-gnu",
+    "sparc64": "sparc64-linux-gnu",
+}
+
+#: The kernel's AT_PLATFORM string, which ``$PLATFORM`` expands to. Only architectures where it
+#: does not depend on the CPU model are listed (ppc64le and s390x report "power9", "z15"...).
+AT_PLATFORM = {"x86_64": "x86_64", "i686": "i686", "aarch64": "aarch64", "armv7l": "v7l"}
+
+#: Name part of musl's loader and its path file: /lib/ld-musl-<name>.so.1, /etc/ld-musl-<name>.path.
+MUSL_ARCH = {
+    "x86_64": "x86_64",
+    "i686": "i386",
+    "aarch64": "aarch64",
+    "armv7l": "armhf",
+    "ppc64le": "powerpc64le",
+    "s390x": "s390x",
+    "riscv64": "riscv64",
+    "loongarch64": "loongarch64",
+}
+
+_64BIT = {"x86_64", "aarch64", "ppc64le", "ppc64", "s390x", "riscv64", "loongarch64", "mips64el", "sparc64"}
+
+MUSL_DEFAULT_DIRS = ("/lib", "/usr/local/lib", "/usr/lib")
+
+
+def is_musl(binary: Binary) -> bool:
+    """True when ``binary`` is linked against musl rather than glibc.
+
+    Alpine's toolchain records ``libc.musl-<arch>.so.1``; zig records the bare ``libc.so``, a name
+    glibc binaries never need (glibc's libc.so is a linker script that resolves to libc.so.6).
+    """
+    if binary.interpreter and PurePosixPath(binary.interpreter).name.startswith("ld-musl-"):
+        return True
+    return any(name == "libc.so" or name.startswith(("libc.musl-", "ld-musl-")) for name in binary.needed)
+
+
+def default_dirs(arch: str, musl: bool = False) -> tuple[str, ...]:
+    """The loader's built-in directories for ``arch``: multiarch (Debian), lib64 (Fedora), then /lib."""
+    if musl:
+        return MUSL_DEFAULT_DIRS
+    dirs: list[str] = []
+    triplet = MULTIARCH.get(arch)
+    if triplet:
+        dirs += [f"/lib/{triplet}", f"/usr/lib/{triplet}"]
+    if arch in _64BIT:
+        dirs += ["/lib64", "/usr/lib64"]
+    elif arch in ("i686", "x32"):
+        dirs += ["/lib32", "/usr/lib32"] if arch == "i686" else ["/libx32", "/usr/libx32"]
+    return (*dirs, "/lib", "/usr/lib")
+
+
+def _split(value: str) -> list[str]:
+    # glibc accepts ':' and ';' between LD_LIBRARY_PATH entries.
+    return [e for e in value.replace(";", ":").split(":") if e]
+
+
+class ElfResolver:
+    """Resolve DT_NEEDED names the way the target's loader will once the wheel is installed.
+
+    glibc order, for a name without '/':
+
+    1. DT_RPATH of the requester, then of each object up the load chain, all skipped when the
+       requester has DT_RUNPATH; an object with DT_RUNPATH never contributes its DT_RPATH.
+    2. LD_LIBRARY_PATH (``ctx.environ``).
+    3. ``--lib-path`` (``ctx.lib_path``). It sits with LD_LIBRARY_PATH because it is the same kind of
+       request, "take dependencies from here", given on our command line instead of the
+       environment; it must come before DT_RUNPATH, which on an unrepaired wheel usually names the
+       build machine (this machine's Python adds its own lib dir), so that the user's choice wins.
+       It comes after DT_RPATH because the loader lets nothing outrank DT_RPATH.
+    4. DT_RUNPATH of the requester only (not inherited).
+    5. Directories from the host's /etc/ld.so.conf (stand-in for ld.so.cache), when
+       ``ctx.use_host_config``.
+    6. The built-in directories for the architecture.
+
+    musl searches LD_LIBRARY_PATH, then (our --lib-path), then the run path of every object up the
+    chain (DT_RUNPATH replacing DT_RPATH, both inherited), then /etc/ld-musl-ARCH.path or its
+    defaults, and expands only ``$ORIGIN``.
+
+    The executable at the top of a real load chain (python) is unknown here, so its DT_RPATH is not
+    searched; relative entries (relative to the process's working directory) are never followed.
+    """
+
+    def __init__(self, ctx: SearchContext) -> None:
+        self.ctx = ctx
+        self._memo: dict[tuple[object, ...], Resolution] = {}
+
+    def expand(self, search_path: str, loader: Loaded) -> PurePosixPath | None:
+        return _expand(search_path, loader, musl=is_musl(loader.binary))
+
+    def resolve(self, name: str, chain: Sequence[Loaded]) -> Resolution:
+        if not chain:
+            raise ValueError("resolve needs at least the requesting binary in the chain")
+        requester = chain[-1]
+        arch = requester.binary.archs[0]
+
+        def accept(candidate: Binary) -> bool:
+            return candidate.format == "elf" and candidate.archs == (arch,)
+
+        if "/" in name:
+            if not name.startswith("/"):
+                return Resolution(None, ())
+            return Resolution(
+                self.ctx.lookup(PurePosixPath(name), accept), (str(PurePosixPath(name).parent),)
+            )
+        # Binaries in one directory with the same search paths ask the same questions: the answer
+        # depends on the name, the requester's directory and paths, and the inherited DT_RPATHs.
+        key = (
+            name,
+            arch,
+            requester.path.parent,
+            requester.binary.rpaths,
+            requester.binary.runpaths,
+            any(is_musl(item.binary) for item in chain),
+            tuple((item.path.parent, item.binary.rpaths, bool(item.binary.runpaths)) for item in chain[:-1]),
+        )
+        cached = self._memo.get(key)
+        if cached is None:
+            cached = self._memo[key] = self._search(name, chain, arch, accept)
+        return cached
+
+    def _search(
+        self, name: str, chain: Sequence[Loaded], arch: str, accept: Callable[[Binary], bool]
+    ) -> Resolution:
+        searched: list[str] = []
+        seen: set[PurePosixPath] = set()
+        for directory in self._directories(chain, arch):
+            if directory in seen:
+                continue
+            seen.add(directory)
+            searched.append(str(directory))
+            found = self.ctx.lookup(directory / name, accept)
+            if found is not None:
+                return Resolution(found, tuple(searched))
+        return Resolution(None, tuple(searched))
+
+    def _directories(self, chain: Sequence[Loaded], arch: str) -> Iterator[PurePosixPath]:
+        musl = any(is_musl(item.binary) for item in chain)
+        requester = chain[-1]
+        env = [
+            PurePosixPath(e) for e in _split(self.ctx.environ.get("LD_LIBRARY_PATH", "")) if e.startswith("/")
+        ]
+        user = [PurePosixPath(os.path.abspath(e)) for e in self.ctx.lib_path]
+        if musl:
+            yield from env
+            yield from user
+            for item in reversed(chain):
+                yield from self._entries(item.binary.runpaths or item.binary.rpaths, item, musl)
+            yield from self._system(arch, musl)
+            return
+        if not requester.binary.runpaths:
+            for item in reversed(chain):
+                if not item.binary.runpaths:
+                    yield from self._entries(item.binary.rpaths, item, musl)
+        yield from env
+        yield from user
+        yield from self._entries(requester.binary.runpaths, requester, musl)
+        yield from self._system(arch, musl)
+
+    def _entries(self, entries: Sequence[str], loader: Loaded, musl: bool) -> Iterator[PurePosixPath]:
+        for entry in entries:
+            directory = _expand(entry, loader, musl)
+            if directory is not None:
+                yield directory
+
+    def _system(self, arch: str, musl: bool) -> tuple[PurePosixPath, ...]:
+        return _system_dirs(self.ctx.host_root, arch, musl, self.ctx.use_host_config)
+
+
+@lru_cache(maxsize=64)
+def _system_dirs(root: str, arch: str, musl: bool, use_host_config: bool) -> tuple[PurePosixPath, ...]:
+    dirs: tuple[str, ...] = ()
+    if musl:
+        configured = musl_path_dirs(root, MUSL_ARCH.get(arch, arch)) if use_host_config else None
+        dirs = configured if configured is not None else MUSL_DEFAULT_DIRS
+    else:
+        if use_host_config:
+            dirs = ld_so_conf_dirs(root)
+        dirs = (*dirs, *default_dirs(arch))
+    return tuple(_rooted(root, d) for d in dirs)
+
+
+def _rooted(root: str, directory: str) -> PurePosixPath:
+    if root in ("", "/"):
+        return PurePosixPath(directory)
+    return PurePosixPath(root) / directory.lstrip("/")
+
+
+def _expand(entry: str, loader: Loaded, musl: bool) -> PurePosixPath | None:
+    """Substitute the dynamic string tokens in one search path entry; None if unknowable."""
+    arch = loader.binary.archs[0]
+    values = {"ORIGIN": str(loader.path.parent)}
+    if not musl:
+        triplet = MULTIARCH.get(arch)
+        values["LIB"] = f"lib/{triplet}" if triplet else ("lib64" if arch in _64BIT else "lib")
+        platform = AT_PLATFORM.get(arch)
+        if platform is not None:
+            values["PLATFORM"] = platform
+    out: list[str] = []
+    i = 0
+    while i < len(entry):
+        char = entry[i]
+        if char != "$":
+            out.append(char)
+            i += 1
+            continue
+        token, end = _token(entry, i + 1)
+        if token is None:
+            out.append(char)
+            i += 1
+            continue
+        if token not in values:
+            if not musl and token in ("LIB", "PLATFORM"):
+                return None  # glibc substitutes it, but with a value we cannot know
+            out.append(entry[i:end])  # glibc and musl keep unknown tokens literally
+        else:
+            out.append(values[token])
+        i = end
+    text = "".join(out)
+    if not text.startswith("/"):
+        return None
+    return normalize(PurePosixPath(text))
+
+
+def _token(entry: str, start: int) -> tuple[str | None, int]:
+    """The name after a '$' at ``start``: ``NAME`` or ``{NAME}``, and where it ends."""
+    if start < len(entry) and entry[start] == "{":
+        close = entry.find("}", start)
+        if close < 0:
+            return None, start
+        return entry[start + 1 : close], close + 1
+    end = start
+    while end < len(entry) and (entry[end].isalnum() or entry[end] == "_"):
+        end += 1
+    return (entry[start:end], end) if end > start else (None, start)

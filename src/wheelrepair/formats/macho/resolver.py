@@ -1,0 +1,94 @@
+"""dyld's search rules as data: how an install name becomes a file, for one load chain.
+
+Order, as dyld applies it to a library install name: DYLD_LIBRARY_PATH (by leaf name), then the name
+itself (absolute, ``@loader_path`` relative to the requesting image, ``@rpath`` through the LC_RPATHs
+of the requester and of every image above it on the load chain, nearest first), then ``--lib-path``
+(by leaf name), then DYLD_FALLBACK_LIBRARY_PATH (by leaf name). ``@executable_path`` is the Python
+interpreter at run time, which a repair cannot know, so it is reported and never guessed. Libraries of
+the OS (``/usr/lib``, ``/System/Library``) live in the shared cache and are never looked up on disk.
+A candidate is accepted only if it holds every architecture the requester has.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from pathlib import PurePosixPath
+
+from ...core.model import Binary
+from ..base import Loaded, Resolution, SearchContext, normalize
+
+SYSTEM_PREFIXES = ("/usr/lib/", "/System/Library/", "/System/iOSSupport/")
+_EXECUTABLE = "@executable_path"
+_LOADER = "@loader_path"
+_RPATH = "@rpath"
+
+
+def is_system(name: str) -> bool:
+    return name.startswith(SYSTEM_PREFIXES)
+
+
+class DyldResolver:
+    def __init__(self, ctx: SearchContext) -> None:
+        self.ctx = ctx
+        self.library_path = _split(ctx.environ.get("DYLD_LIBRARY_PATH", ""))
+        fallback = ctx.environ.get("DYLD_FALLBACK_LIBRARY_PATH")
+        if fallback is None and ctx.use_host_config and sys.platform == "darwin":
+            fallback = "/usr/local/lib"  # dyld's default besides /usr/lib (the shared cache)
+        self.fallback_path = _split(fallback or "")
+
+    def resolve(self, name: str, chain: Sequence[Loaded]) -> Resolution:
+        requester = chain[-1]
+        if is_system(name):
+            return Resolution(None, ("provided by macOS (dyld shared cache)",))
+        if name.startswith(_EXECUTABLE):
+            return Resolution(None, ("@executable_path is the Python executable",))
+        archs = frozenset(requester.binary.archs)
+
+        def accept(binary: Binary) -> bool:
+            return binary.format == "macho" and archs <= frozenset(binary.archs)
+
+        searched: list[str] = []
+        leaf = name.rsplit("/", 1)[-1]
+        for candidate in self._candidates(name, leaf, chain, searched):
+            searched.append(str(candidate))
+            found = self.ctx.lookup(candidate, accept)
+            if found is not None:
+                return Resolution(found, tuple(searched))
+        return Resolution(None, tuple(searched))
+
+    def _candidates(
+        self, name: str, leaf: str, chain: Sequence[Loaded], searched: list[str]
+    ) -> list[PurePosixPath]:
+        out = [PurePosixPath(d) / leaf for d in self.library_path]
+        if name.startswith(_RPATH + "/"):
+            rest = name[len(_RPATH) + 1 :]
+            if not any(image.binary.rpaths for image in chain):
+                searched.append("no LC_RPATH on the load chain")
+            for image in reversed(chain):
+                for entry in image.binary.rpaths:
+                    directory = self.expand(entry, image)
+                    if directory is None:
+                        searched.append(f"{entry} (LC_RPATH of {image.path}: cannot be known)")
+                    else:
+                        out.append(directory / rest)
+        elif name.startswith(_LOADER + "/"):
+            out.append(chain[-1].path.parent / name[len(_LOADER) + 1 :])
+        elif name.startswith("/"):
+            out.append(PurePosixPath(name))
+        out += [PurePosixPath(d) / leaf for d in self.ctx.lib_path]
+        out += [PurePosixPath(d) / leaf for d in self.fallback_path]
+        return out
+
+    def expand(self, search_path: str, loader: Loaded) -> PurePosixPath | None:
+        """The directory an LC_RPATH entry of ``loader`` names, or None when it depends on the
+        executable or on the current directory."""
+        if search_path == _LOADER or search_path.startswith(_LOADER + "/"):
+            return normalize(PurePosixPath(str(loader.path.parent) + search_path[len(_LOADER) :]))
+        if search_path.startswith("/"):
+            return normalize(PurePosixPath(search_path))
+        return None
+
+
+def _split(value: str) -> list[str]:
+    return [p for p in value.split(":") if p]

@@ -1,0 +1,301 @@
+"""The Linux platform: PEP 600 manylinux_X_Y (with legacy aliases) and PEP 656 musllinux_X_Y."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import cache
+from pathlib import PurePosixPath
+from typing import ClassVar
+
+from ..core.model import Binary, Reason, Rejection, Verdict
+from ..formats.elf.resolver import is_musl
+from . import linux_data as data
+from .base import PolicyInfo
+
+ARCHS = tuple(data.GLIBC_ARCH_FIRST)
+
+
+@dataclass(frozen=True)
+class LinuxPolicy:
+    """One manylinux/musllinux policy for one architecture."""
+
+    libc: str  # "glibc" | "musl"
+    major: int
+    minor: int
+    arch: str
+
+    @property
+    def base(self) -> str:
+        family = "manylinux" if self.libc == "glibc" else "musllinux"
+        return f"{family}_{self.major}_{self.minor}"
+
+    @property
+    def tag(self) -> str:
+        return f"{self.base}_{self.arch}"
+
+    @property
+    def alias(self) -> str | None:
+        legacy = data.LEGACY_ALIASES.get(self.minor) if self.libc == "glibc" else None
+        return f"{legacy}_{self.arch}" if legacy else None
+
+    @property
+    def tags(self) -> tuple[str, ...]:
+        """The tags a wheel of this policy carries, in the order auditwheel writes them into file
+        names (sorted, so a legacy alias comes first: ``manylinux2014_x86_64.manylinux_2_17_x86_64``)."""
+        return tuple(sorted(t for t in (self.tag, self.alias) if t))
+
+    @property
+    def libraries(self) -> frozenset[str]:
+        return _libraries(self.libc, self.minor, self.arch)
+
+    @property
+    def symbol_versions(self) -> dict[str, frozenset[str]]:
+        """Namespace -> allowed versions (full names, ``GLIBC_2.17``); empty for musl."""
+        return _allowed(self.minor, self.arch) if self.libc == "glibc" else {}
+
+
+def policies_for(libc: str, arch: str) -> tuple[LinuxPolicy, ...]:
+    """Every policy for ``arch``, most compatible first."""
+    if libc == "musl":
+        return tuple(LinuxPolicy("musl", 1, m, arch) for m in data.MUSL_MINORS if arch in data.MUSL_ARCHS[m])
+    first = data.GLIBC_ARCH_FIRST.get(arch)
+    if first is None:
+        return ()
+    last = data.GLIBC_ARCH_LAST.get(arch, data.GLIBC_MINORS[-1])
+    return tuple(LinuxPolicy("glibc", 2, m, arch) for m in data.GLIBC_MINORS if first <= m <= last)
+
+
+@cache
+def _timelines() -> dict[tuple[str, str], tuple[tuple[int, str], ...]]:
+    """(namespace, arch) -> ((minor that allows it, version name), ...) parsed from the tables."""
+    out: dict[tuple[str, str], tuple[tuple[int, str], ...]] = {}
+    for namespace, rows in data.SYMBOL_VERSIONS.items():
+        for archs, text in rows.items():
+            entries: list[tuple[int, str]] = []
+            for line in text.strip().splitlines():
+                minor, _, versions = line.partition(":")
+                entries += [(int(minor), f"{namespace}_{v}") for v in versions.split()]
+            for arch in archs.split():
+                out[(namespace, arch)] = tuple(entries)
+    return out
+
+
+@cache
+def _allowed(minor: int, arch: str) -> dict[str, frozenset[str]]:
+    return {
+        namespace: frozenset(v for since, v in timeline if since <= minor)
+        for (namespace, a), timeline in _timelines().items()
+        if a == arch
+    }
+
+
+@cache
+def _libraries(libc: str, minor: int, arch: str) -> frozenset[str]:
+    if libc == "musl":
+        names = {f"libc.musl-{n}.so.1" for n in data.MUSL_LIBC_NAMES.get(arch, (arch,))}
+        names.add(f"ld-musl-{data.MUSL_LOADER_NAMES.get(arch, arch)}.so.1")
+        # zig links musl libraries against the bare development name.
+        names.add("libc.so")
+        return frozenset(names | set(data.MUSL_LIBRARIES))
+    names = set()
+    for since, text in data.GLIBC_LIBRARIES.items():
+        if since <= minor:
+            names.update(text.split())
+    return frozenset(names)
+
+
+def is_loader(name: str) -> bool:
+    """The ELF interpreter under any of its names; it is always there and its versions never count."""
+    return "ld-linux" in name or name in ("ld64.so.1", "ld64.so.2") or name.startswith("ld-musl-")
+
+
+def _version_key(version: str) -> tuple[tuple[int, ...], str]:
+    tail = version.rpartition("_")[2]
+    try:
+        return tuple(int(p) for p in tail.split(".")), version
+    except ValueError:
+        return (1 << 30,), version
+
+
+class LinuxPlatform:
+    """Judge ELF wheels against manylinux/musllinux policies."""
+
+    name: ClassVar[str] = "linux"
+
+    def provides(self, name: str, requester: Binary) -> bool:
+        if is_loader(name):
+            return True
+        arch = requester.archs[0] if requester.archs else ""
+        libc = "musl" if is_musl(requester) else "glibc"
+        return any(name in p.libraries for p in policies_for(libc, arch))
+
+    def policies(self) -> Sequence[PolicyInfo]:
+        rows: list[PolicyInfo] = []
+        for libc in ("glibc", "musl"):
+            for arch in ARCHS:
+                for policy in policies_for(libc, arch):
+                    rows.append(
+                        PolicyInfo(
+                            policy.tag,
+                            tuple(t for t in policy.tags if t != policy.tag),
+                            "linux",
+                            _summary(policy),
+                        )
+                    )
+        return rows
+
+    def verdict(
+        self,
+        binaries: Sequence[tuple[str, Binary]],
+        wheel_tags: Sequence[str],
+        requested: str | None = None,
+    ) -> Verdict:
+        if not binaries:
+            return Verdict("linux", None, warnings=("no ELF binaries to judge",))
+        archs = sorted({b.archs[0] for _, b in binaries if b.archs})
+        if len(archs) != 1:
+            detail = ", ".join(f"{path} ({b.arch})" for path, b in binaries)
+            return Verdict("linux", None, error=f"binaries for several architectures: {detail}")
+        arch = archs[0]
+        musl = [path for path, b in binaries if is_musl(b)]
+        glibc = [path for path, b in binaries if _needs_glibc(b)]
+        if musl and glibc:
+            return Verdict("linux", None, error=f"mixes musl ({musl[0]}) and glibc ({glibc[0]}) binaries")
+        libc = "musl" if musl else "glibc"
+        candidates = policies_for(libc, arch)
+        if not candidates:
+            return Verdict(
+                "linux", None, (f"linux_{arch}",), warnings=(f"no {_family(libc)} policy exists for {arch}",)
+            )
+        own = _own_names(binaries)
+        rejected: list[Rejection] = []
+        best: LinuxPolicy | None = None
+        for policy in candidates:
+            reasons = self._reasons(policy, binaries, own)
+            if (
+                not reasons
+                and libc == "musl"
+                and policy is not candidates[-1]
+                and _requested_base(requested) != policy.base
+            ):
+                # musl records no symbol versions: which musl a binary was built against cannot be
+                # seen, so like auditwheel we claim the newest musllinux unless asked for older.
+                reasons = (
+                    Reason(
+                        binaries[0][0], "musl binaries carry no symbol versions; request this tag with --plat"
+                    ),
+                )
+            if reasons:
+                rejected.append(Rejection(policy.tag, reasons))
+                continue
+            best = policy
+            break
+        warnings: tuple[str, ...] = ()
+        if best is None:
+            verdict = Verdict("linux", None, (f"linux_{arch}",), tuple(rejected))
+        else:
+            verdict = Verdict("linux", best.tag, best.tags, tuple(rejected))
+        if requested is None or requested in ("auto", ""):
+            return verdict
+        target, problem = _find_requested(requested, libc, arch, candidates)
+        if problem is not None:
+            return _replace(verdict, error=problem)
+        if target is None:  # "linux": no manylinux promise at all
+            return Verdict("linux", f"linux_{arch}", (f"linux_{arch}",), verdict.rejected)
+        order = list(candidates)
+        if best is None or order.index(target) < order.index(best):
+            reasons = self._reasons(target, binaries, own)
+            why = f"{reasons[0].binary} needs {reasons[0].detail}" if reasons else "no binary qualifies"
+            return _replace(verdict, error=f"cannot tag as {target.tag}: {why}")
+        if target != best:
+            warnings = (f"the wheel qualifies for {best.tag}; tagging it {target.tag} as requested",)
+        return Verdict("linux", target.tag, target.tags, verdict.rejected, warnings)
+
+    def _reasons(
+        self, policy: LinuxPolicy, binaries: Sequence[tuple[str, Binary]], own: frozenset[str]
+    ) -> tuple[Reason, ...]:
+        allowed = policy.symbol_versions
+        provided = policy.libraries
+        reasons: list[Reason] = []
+        for path, binary in binaries:
+            for library, versions in sorted(binary.symbol_versions.items()):
+                if is_loader(library):
+                    continue
+                # Only namespaces the policy lists are restricted (a library's private ones are not).
+                too_new = [v for v in versions if v not in allowed.get(v.partition("_")[0], (v,))]
+                if too_new:
+                    listed = ", ".join(sorted(too_new, key=_version_key))
+                    reasons.append(Reason(path, f"{listed} (from {library})"))
+            for name in binary.needed:
+                if name in provided or name in own or is_loader(name):
+                    continue
+                if self.provides(name, binary):
+                    reasons.append(Reason(path, f"{name}, which {policy.base} does not provide"))
+        return tuple(reasons)
+
+
+def _needs_glibc(binary: Binary) -> bool:
+    return "libc.so.6" in binary.needed or bool(binary.interpreter and "ld-linux" in binary.interpreter)
+
+
+def _own_names(binaries: Iterable[tuple[str, Binary]]) -> frozenset[str]:
+    """Names the wheel satisfies itself: its libraries' SONAMEs and file names."""
+    names: set[str] = set()
+    for path, binary in binaries:
+        names.add(PurePosixPath(path).name)
+        if binary.soname:
+            names.add(binary.soname)
+    return frozenset(names)
+
+
+def _family(libc: str) -> str:
+    return "manylinux" if libc == "glibc" else "musllinux"
+
+
+def _summary(policy: LinuxPolicy) -> str:
+    if policy.libc == "musl":
+        return f"musl {policy.major}.{policy.minor}+"
+    glibc = policy.symbol_versions.get("GLIBC", frozenset())
+    newest = max(glibc, key=_version_key) if glibc else f"GLIBC_2.{policy.minor}"
+    return f"glibc 2.{policy.minor}+ (symbols up to {newest})"
+
+
+def _requested_base(requested: str | None) -> str | None:
+    if not requested:
+        return None
+    for arch in sorted(ARCHS, key=len, reverse=True):
+        if requested.endswith("_" + arch):
+            return requested[: -len(arch) - 1]
+    return requested
+
+
+def _find_requested(
+    requested: str, libc: str, arch: str, candidates: Sequence[LinuxPolicy]
+) -> tuple[LinuxPolicy | None, str | None]:
+    """The policy ``--plat`` names (None for plain ``linux``), or the error to report."""
+    base = requested
+    for known in sorted(ARCHS, key=len, reverse=True):
+        if requested.endswith("_" + known):
+            if known != arch:
+                return None, f"cannot tag as {requested}: the binaries are {arch}"
+            base = requested[: -len(known) - 1]
+            break
+    if base == "linux":
+        return None, None
+    for policy in candidates:
+        if base == policy.base or (policy.alias and base == policy.alias.rsplit("_" + arch, 1)[0]):
+            return policy, None
+    for other in ("glibc", "musl"):
+        if other != libc and any(
+            base in (p.base, (p.alias or "").rsplit("_" + arch, 1)[0]) for p in policies_for(other, arch)
+        ):
+            return None, f"cannot tag as {requested}: the binaries are linked against {libc}, not {other}"
+    known_names = ", ".join(
+        p.base + (f" ({p.alias.rsplit('_' + arch, 1)[0]})" if p.alias else "") for p in candidates
+    )
+    return None, f"unknown platform tag {requested!r} for {arch}; known: {known_names}"
+
+
+def _replace(verdict: Verdict, *, error: str) -> Verdict:
+    return Verdict(verdict.platform, verdict.tag, verdict.tags, verdict.rejected, verdict.warnings, error)

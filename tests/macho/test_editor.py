@@ -1,0 +1,213 @@
+"""Editing load commands of real binaries: the result re-reads (by macholib and llvm-objdump), carries a
+valid signature when it had one, edits are idempotent, and a lack of room is a clear error."""
+
+from __future__ import annotations
+
+import shutil
+import struct
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.fixtures.macho_build import EXT_C, MachOSet, compile_object, find_tool, link_bundle, lipo
+from tests.macho import sigcheck
+from wheelrepair.core.model import BinaryEdit
+from wheelrepair.errors import EditError, UsageError
+from wheelrepair.formats.base import PatchRequest
+from wheelrepair.formats.macho.backend import MachOBackend
+
+BACKEND = MachOBackend()
+CS_ADHOC = 0x2
+
+
+def copy(src: Path, tmp_path: Path) -> Path:
+    dest = tmp_path / src.parent.name / src.name
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(src, dest)
+    return dest
+
+
+def repair_edit(old: str) -> BinaryEdit:
+    """What repair asks of an extension whose liba is vendored into ../demo.libs."""
+    return BinaryEdit({old: "@rpath/liba-0123abcd.dylib"}, None, ("../demo.libs",), ())
+
+
+def objdump_ok(path: Path) -> str:
+    result = subprocess.run(
+        ["llvm-objdump", "--macho", "--private-headers", "--arch=all", str(path)],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0 and "malformed" not in result.stderr, result.stderr
+    return result.stdout
+
+
+@pytest.mark.parametrize("kind", ["arm64", "x86_64", "fat"])
+@pytest.mark.parametrize("padding", ["ext", "ext_roomy"])
+def test_repair_edit_of_extension(tree: dict[str, MachOSet], tmp_path: Path, kind: str, padding: str) -> None:
+    src = getattr(tree[kind], padding)
+    path = copy(src, tmp_path)
+    before = BACKEND.read(path.read_bytes(), path.name)
+    BACKEND.rewrite(path, repair_edit(before.needed[0]))
+    for info in sigcheck.commands(path):
+        assert info.needed == ["@rpath/liba-0123abcd.dylib"]
+        assert info.rpaths == ["@loader_path/../demo.libs"]
+    text = objdump_ok(path)
+    assert "@rpath/liba-0123abcd.dylib" in text and str(tree[kind].dir) not in text
+    signatures = {s.arch: s for s in sigcheck.verify(path)}
+    expected_signed = {s.archs[0] for s in (before.slices or (before,)) if s.signed}
+    assert set(signatures) == expected_signed  # arm64 re-signed, x86_64 left unsigned
+    for sig in signatures.values():
+        assert sig.flags == CS_ADHOC and sig.blob_types == (0, 2, 0x10000)
+        assert sig.identifier == path.name and sig.page_size == 4096
+    after = BACKEND.read(path.read_bytes(), path.name)
+    assert after.archs == before.archs and after.min_os == before.min_os
+
+
+@pytest.mark.parametrize("kind", ["arm64", "fat"])
+def test_edits_are_idempotent(tree: dict[str, MachOSet], tmp_path: Path, kind: str) -> None:
+    path = copy(tree[kind].ext, tmp_path)
+    edit = repair_edit(BACKEND.read(path.read_bytes(), path.name).needed[0])
+    BACKEND.rewrite(path, edit)
+    BACKEND.finalize(path)
+    once = path.read_bytes()
+    BACKEND.rewrite(path, edit)
+    BACKEND.finalize(path)
+    assert path.read_bytes() == once
+    keep = BinaryEdit({}, None, ("../demo.libs",), ("@loader_path/../demo.libs",))
+    BACKEND.rewrite(path, keep)
+    assert path.read_bytes() == once
+
+
+def test_tight_padding_fits_by_reusing_deleted_rpaths(tree: dict[str, MachOSet], tmp_path: Path) -> None:
+    path = copy(tree["arm64"].ext, tmp_path)
+    assert BACKEND.read(path.read_bytes(), path.name).rpaths  # build-machine entries to drop
+    old = BACKEND.read(path.read_bytes(), path.name).needed[0]
+    long_name = "@rpath/" + "x" * (len(old) + 24) + ".dylib"
+    with pytest.raises(EditError):
+        BACKEND.rewrite(path, BinaryEdit({old: long_name}, None, ("../demo.libs",), None))
+    BACKEND.rewrite(
+        path, BinaryEdit({old: long_name}, None, ("../demo.libs",), ())
+    )  # dropping rpaths frees room
+    assert BACKEND.read(path.read_bytes(), path.name).needed == (long_name,)
+
+
+def test_no_room_is_an_error_naming_file_and_bytes(tree: dict[str, MachOSet], tmp_path: Path) -> None:
+    path = copy(tree["arm64"].ext, tmp_path)
+    original = path.read_bytes()
+    old = BACKEND.read(original, path.name).needed[0]
+    with pytest.raises(EditError) as info:
+        BACKEND.rewrite(path, BinaryEdit({old: "@rpath/" + "y" * 400 + ".dylib"}, None, (), ()))
+    message = str(info.value)
+    assert message.startswith("_ext.so") and "more bytes" in message
+    assert "-headerpad_max_install_names" in message and "\n" not in message
+    assert path.read_bytes() == original  # never a half-edited file
+
+
+def test_vendored_library_gets_rpath_install_name_and_matching_identifier(
+    tree: dict[str, MachOSet], tmp_path: Path
+) -> None:
+    path = copy(tree["arm64"].liba, tmp_path)
+    BACKEND.rewrite(path, BinaryEdit({}, "liba-0123abcd.dylib", (".",), ()))
+    info = sigcheck.commands(path)[0]
+    assert info.install_name == "@rpath/liba-0123abcd.dylib"
+    assert info.rpaths == ["@loader_path/"]
+    assert info.needed == ["/usr/lib/libSystem.B.dylib", "@rpath/libb.dylib"]
+    (sig,) = sigcheck.verify(path)
+    assert sig.identifier == "liba-0123abcd.dylib"
+
+
+def test_finalize_resigns_a_file_edited_without_signing(tree: dict[str, MachOSet], tmp_path: Path) -> None:
+    path = copy(tree["arm64"].ext_roomy, tmp_path)
+    data = path.read_bytes()
+    build = str(tree["arm64"].dir).encode()
+    # What a naive tool does: rewrite an LC_RPATH string in place and leave the signature stale.
+    path.write_bytes(data.replace(build + b"/unused\0", build + b"/UNUSED\0", 1))
+    with pytest.raises(AssertionError):
+        sigcheck.verify(path)
+    BACKEND.finalize(path)
+    (sig,) = sigcheck.verify(path)
+    assert sig.flags == CS_ADHOC
+    untouched = copy(tree["arm64"].libb, tmp_path / "untouched")
+    before = untouched.read_bytes()
+    BACKEND.finalize(untouched)  # a valid (linker) signature is left alone
+    assert untouched.read_bytes() == before
+
+
+def test_patch_operations(tree: dict[str, MachOSet], tmp_path: Path) -> None:
+    path = copy(tree["fat"].liba, tmp_path)
+    build = str(tree["fat"].dir)
+    BACKEND.patch(path, PatchRequest(replace_needed=(("@rpath/libb.dylib", "@loader_path/libb.dylib"),)))
+    BACKEND.patch(path, PatchRequest(set_soname="@rpath/liba.dylib", add_rpath=("@loader_path/../lib",)))
+    described = BACKEND.describe(path.read_bytes(), path.name)
+    assert described["install_name"] == "@rpath/liba.dylib"
+    assert described["needed"] == ["/usr/lib/libSystem.B.dylib", "@loader_path/libb.dylib"]
+    assert described["rpaths"] == [build, "@loader_path/../lib"]
+    assert described["min_os"] == {"x86_64": "10.13", "arm64": "11.0"}
+    BACKEND.patch(path, PatchRequest(delete_rpath=(build,)))
+    assert BACKEND.describe(path.read_bytes(), path.name)["rpaths"] == ["@loader_path/../lib"]
+    BACKEND.patch(path, PatchRequest(set_rpath=("@loader_path/a", "@loader_path/b", "@loader_path/a")))
+    assert BACKEND.describe(path.read_bytes(), path.name)["rpaths"] == ["@loader_path/a", "@loader_path/b"]
+    BACKEND.patch(path, PatchRequest(set_rpath=("@loader_path/b", "@loader_path/a")))
+    assert BACKEND.describe(path.read_bytes(), path.name)["rpaths"] == ["@loader_path/b", "@loader_path/a"]
+    BACKEND.patch(path, PatchRequest(remove_rpath=True))
+    assert BACKEND.describe(path.read_bytes(), path.name)["rpaths"] == []
+    objdump_ok(path)
+    assert [s.arch for s in sigcheck.verify(path)] == ["arm64"]
+
+
+def test_patch_rejects_what_mach_o_cannot_do(tree: dict[str, MachOSet], tmp_path: Path) -> None:
+    path = copy(tree["arm64"].liba, tmp_path)
+    for request in (PatchRequest(add_needed=("libz.dylib",)), PatchRequest(remove_needed=("x",)),
+                    PatchRequest(force_rpath=True), PatchRequest(delete_rpath=("/not/there",))):  # fmt: skip
+        with pytest.raises(UsageError) as info:
+            BACKEND.patch(path, request)
+        assert str(info.value).startswith("liba.dylib: ")
+    bundle = copy(tree["arm64"].ext, tmp_path)
+    with pytest.raises(UsageError, match="_ext.so: has no install name"):
+        BACKEND.patch(bundle, PatchRequest(set_soname="@rpath/x.so"))
+
+
+def test_fat_file_with_every_slice_signed(tree: dict[str, MachOSet], tmp_path: Path) -> None:
+    slices = []
+    for arch in ("x86_64", "arm64"):
+        obj = compile_object(tmp_path / f"{arch}.o", EXT_C, arch)
+        liba = tree[arch].liba
+        slices.append(link_bundle(tmp_path / f"{arch}.so", [obj], arch, [liba], ["/build/x"], sign=True))
+    path = lipo(tmp_path / "_ext.so", slices)
+    assert [s.arch for s in sigcheck.verify(path)] == ["x86_64", "arm64"]  # linker-signed
+    names = BACKEND.read(path.read_bytes(), path.name).needed
+    BACKEND.rewrite(
+        path, BinaryEdit({n: "@rpath/liba-0123abcd.dylib" for n in names}, None, ("../demo.libs",), ())
+    )
+    signatures = sigcheck.verify(path)
+    assert [s.arch for s in signatures] == ["x86_64", "arm64"] and all(
+        s.flags == CS_ADHOC for s in signatures
+    )
+    data = path.read_bytes()
+    count = struct.unpack_from(">I", data, 4)[0]
+    for k in range(count):
+        _cpu, _sub, offset, size, align = struct.unpack_from(">5I", data, 8 + 20 * k)
+        assert offset % (1 << align) == 0 and offset + size <= len(data)
+    objdump_ok(path)
+    info = subprocess.run(
+        [find_tool("llvm-lipo") or "llvm-lipo", "-archs", str(path)], capture_output=True, text=True
+    )
+    assert info.returncode == 0 and info.stdout.split() == ["x86_64", "arm64"]
+
+
+def test_reexport_keeps_its_command_type_when_renamed(tree: dict[str, MachOSet], tmp_path: Path) -> None:
+    arm = tree["arm64"]
+    lld = find_tool("ld64.lld") or "ld64.lld"
+    path = tmp_path / "libre.dylib"
+    flags = ["-arch", "arm64", "-platform_version", "macos", "11.0", "11.0", "-dylib", "-headerpad", "0x100"]
+    flags += ["-install_name", "@rpath/libre.dylib", "-undefined", "dynamic_lookup", "-o", str(path)]
+    flags += [str(arm.dir / "ext.o"), "-reexport_library", str(arm.libb)]
+    subprocess.run([lld, *flags], check=True, capture_output=True)
+    assert "@rpath/libb.dylib" in BACKEND.read(path.read_bytes(), path.name).needed
+    BACKEND.rewrite(path, BinaryEdit({"@rpath/libb.dylib": "@rpath/libb-0123abcd.dylib"}, None, (".",), ()))
+    text = objdump_ok(path)
+    assert "LC_REEXPORT_DYLIB\n      cmdsize 56\n         name @rpath/libb-0123abcd.dylib" in text
+    (sig,) = sigcheck.verify(path)
+    assert sig.identifier == "libre.dylib"
