@@ -10,62 +10,17 @@ own ELF editor. Both tools then repair it with that directory on their search pa
 
 from __future__ import annotations
 
-import re
 import sys
 import tempfile
 import time
-import zipfile
 from pathlib import Path
 
 from _common import best_of, bin_of
 
 from tests.fixtures.pypi import fetch_wheel
-from tests.fixtures.wheels import make_wheel
-from wheelrepair.formats.base import PatchRequest
-from wheelrepair.formats.elf.editor import edit_elf
-from wheelrepair.formats.elf.reader import read_elf
+from tests.fixtures.unrepair import unrepair
 from wheelrepair.wheel.archive import WheelArchive
 from wheelrepair.wheel.writer import write_wheel
-
-_HASH = re.compile(r"(-[0-9a-f]{8})+(?=\.so)")
-
-
-def plain(name: str) -> str:
-    return _HASH.sub("", name)
-
-
-def unrepair(wheel: Path, work: Path) -> tuple[Path, Path]:
-    """Rebuild ``wheel`` as a build machine would have produced it: returns (wheel, library dir)."""
-    libdir = work / "lib"
-    libdir.mkdir(parents=True)
-    staged = work / "staged"
-    files: dict[str, bytes | Path] = {}
-    with zipfile.ZipFile(wheel) as zf:
-        names = [n for n in zf.namelist() if not n.endswith("/")]
-        libs = [n for n in names if ".libs/" in n]
-        for member in names:
-            if member in libs or ".dist-info/" in member:
-                continue
-            data = zf.read(member)
-            if data[:4] == b"\x7fELF":
-                target = staged / member
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(data)
-                files[member] = target
-            else:
-                files[member] = data
-        for member in libs:
-            (libdir / plain(Path(member).name)).write_bytes(zf.read(member))
-    renames = {Path(m).name: plain(Path(m).name) for m in libs}
-    for path in [*(p for p in files.values() if isinstance(p, Path)), *libdir.iterdir()]:
-        binary = read_elf(path.read_bytes(), str(path))
-        replace = tuple((old, renames[old]) for old in binary.needed if old in renames)
-        soname = renames.get(binary.soname or "") if path.parent == libdir else None
-        edit_elf(path, PatchRequest(replace_needed=replace, set_soname=soname, remove_rpath=True))
-    name, version = wheel.name.split("-")[:2]
-    py = wheel.name.split("-")[2]
-    out = make_wheel(work / "dist", files, name=name, version=version, tag=f"{py}-{py}-linux_x86_64")
-    return out, libdir
 
 
 def raw_copy(wheel: Path, out: Path) -> None:

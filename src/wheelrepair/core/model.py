@@ -143,6 +143,8 @@ class Verdict:
     warnings: tuple[str, ...] = ()
     #: Set when a requested tag (``--plat``) cannot be met: the one-line reason.
     error: str | None = None
+    #: True when ``error`` is about the request itself (an unknown or inapplicable tag): exit 2.
+    usage_error: bool = False
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from ..errors import InvalidBinary, MissingDependency, NotRepairable, PolicyViolation
+from ..errors import InvalidBinary, MissingDependency, NotRepairable, PolicyViolation, UsageError
 from ..formats import backend_named
 from ..formats.base import Backend, Resolver, SearchContext
 from ..options import RepairOptions
@@ -58,6 +58,8 @@ class RepairResult:
     plan: RepairPlan | None
     output: Path
     changed: bool
+    #: The platform tags written into the output's name and WHEEL file.
+    tags: tuple[str, ...] = ()
 
 
 def libs_dir_for(metadata: WheelMetadata, options: RepairOptions) -> str:
@@ -182,7 +184,7 @@ def repair(path: Path, out_dir: Path, options: RepairOptions) -> RepairResult:
             raise MissingDependency(_problem(name, missing[0]).split(": ", 1)[1], subject=name)
         verdict = analysis.verdict
         if verdict.error:
-            raise PolicyViolation(verdict.error, subject=name)
+            raise (UsageError if verdict.usage_error else PolicyViolation)(verdict.error, subject=name)
         if verdict.tag is None:
             reason = _first_reason(verdict)
             raise PolicyViolation(f"no {verdict.platform} policy fits{reason}", subject=name)
@@ -210,7 +212,7 @@ def repair(path: Path, out_dir: Path, options: RepairOptions) -> RepairResult:
         if plan.changes_nothing and new_name == name:
             if output.resolve() != Path(path).resolve():
                 _copy_atomically(Path(path), output)
-            return RepairResult(analysis, plan, output, changed=False)
+            return RepairResult(analysis, plan, output, changed=False, tags=tuple(tags))
         with (
             tempfile.TemporaryDirectory(prefix="wheelrepair-") as scratch,
             tempfile.TemporaryDirectory(prefix=".wheelrepair-", dir=out_dir) as staging,
@@ -222,7 +224,7 @@ def repair(path: Path, out_dir: Path, options: RepairOptions) -> RepairResult:
             write_wheel(archive, staged, replace=replace, add=add, wheel_tags=tag_lines)
             _verify(staged, analysis, {**replace, **add}, backend, options, verdict)
             os.replace(staged, output)
-        return RepairResult(analysis, plan, output, changed=True)
+        return RepairResult(analysis, plan, output, changed=True, tags=tuple(tags))
 
 
 def _first_reason(verdict: Verdict) -> str:

@@ -102,7 +102,7 @@ def repair_report(result: RepairResult) -> dict[str, Any]:
         {
             "output": str(result.output),
             "changed": result.changed,
-            "tags": list(plan.verdict.tags) if plan else [],
+            "tags": list(result.tags),
             "libs_dir": plan.libs_dir if plan else None,
             "vendored": [
                 {"name": v.name, "source": v.source, "dest": v.dest} for v in (plan.vendored if plan else ())

@@ -86,7 +86,9 @@ class MacOSPlatform:
     ) -> Verdict:
         wanted = MacTag.parse(requested) if requested else None
         if requested and wanted is None:
-            return Verdict(self.name, None, error=f"--plat {requested} is not a macosx_X_Y_<arch> tag")
+            return Verdict(
+                self.name, None, error=f"--plat {requested} is not a macosx_X_Y_<arch> tag", usage_error=True
+            )
         current = next((t for t in map(MacTag.parse, wheel_tags) if t is not None), None)
         target = wanted or current or _infer(binaries)
         if target is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -200,7 +201,7 @@ class LinuxPlatform:
             return verdict
         target, problem = _find_requested(requested, libc, arch, candidates)
         if problem is not None:
-            return _replace(verdict, error=problem)
+            return _replace(verdict, error=problem, usage_error=True)
         if target is None:  # "linux": no manylinux promise at all
             return Verdict("linux", f"linux_{arch}", (f"linux_{arch}",), verdict.rejected)
         order = list(candidates)
@@ -297,5 +298,5 @@ def _find_requested(
     return None, f"unknown platform tag {requested!r} for {arch}; known: {known_names}"
 
 
-def _replace(verdict: Verdict, *, error: str) -> Verdict:
-    return Verdict(verdict.platform, verdict.tag, verdict.tags, verdict.rejected, verdict.warnings, error)
+def _replace(verdict: Verdict, *, error: str, usage_error: bool = False) -> Verdict:
+    return dataclasses.replace(verdict, error=error, usage_error=usage_error)
