@@ -52,7 +52,7 @@ def _label(edge: Mapping[str, Any], sizes: Mapping[str, int | None]) -> str:
     if edge.get("weak"):
         text += "  [dim](weak)[/]"
     if not edge.get("reachable", True):
-        text += "  [yellow](found by name only: not on the loader's search path; repair adds one)[/]"
+        text += "  [yellow](found by name only: not on the loader's search path from here)[/]"
     return text
 
 

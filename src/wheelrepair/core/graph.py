@@ -121,13 +121,12 @@ def _libraries_by_name(scanned: Sequence[ScannedBinary]) -> dict[str, Location]:
     (a test executable in ``pkg/bin`` needing ``pkg/lib/libfoo.so``). Ambiguous names are left out."""
     found: dict[str, Location | None] = {}
     for item in scanned:
+        # File names only: loaders match files, and an own name (ELF SONAME, PE export name) can
+        # differ from the file that carries it.
         location = Location(item.member, item.location, True, item.binary)
-        names = {posixpath.basename(item.member)}
-        if item.binary.soname:
-            names.add(posixpath.basename(item.binary.soname))
-        for name in names:
-            previous = found.get(name, location)
-            found[name] = location if previous is not None and previous.key == item.member else None
+        name = posixpath.basename(item.member)
+        previous = found.get(name, location)
+        found[name] = location if previous is not None and previous.key == item.member else None
     return {name: loc for name, loc in found.items() if loc is not None}
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import posixpath
 import shutil
 import tempfile
 from collections.abc import Mapping
@@ -63,7 +64,13 @@ class RepairResult:
 
 
 def libs_dir_for(metadata: WheelMetadata, options: RepairOptions) -> str:
-    return options.lib_sdir or f"{metadata.name}.libs"
+    """``--lib-sdir`` as a wheel-relative directory ("" for the wheel root), or ``<dist>.libs``."""
+    if options.lib_sdir is None:
+        return f"{metadata.name}.libs"
+    normalized = posixpath.normpath(options.lib_sdir.replace("\\", "/").strip("/") or ".")
+    if normalized.startswith("..") or posixpath.isabs(options.lib_sdir):
+        raise UsageError(f"--lib-sdir {options.lib_sdir!r} must be a directory inside the wheel")
+    return "" if normalized == "." else normalized
 
 
 def analyze(archive: WheelArchive, options: RepairOptions, *, allow_host: bool = True) -> Analysis:
@@ -190,12 +197,22 @@ def repair(path: Path, out_dir: Path, options: RepairOptions) -> RepairResult:
             raise PolicyViolation(f"no {verdict.platform} policy fits{reason}", subject=name)
         backend = backend_named(analysis.format)
         resolver = backend.resolver(_context(analysis.scanned, backend, options, True))
+        libs_dir = libs_dir_for(archive.metadata, options)
+        if options.lib_sdir is None:
+            users = sorted(
+                {
+                    e.needed_by
+                    for e in analysis.graph.edges
+                    if e.action is Action.VENDOR and e.needed_by in archive.members
+                }
+            )
+            libs_dir = backend.libs_dir(libs_dir, users, archive.members)
         plan = plan_repair(
             PlanInputs(
                 wheel=name,
                 graph=analysis.graph,
                 verdict=verdict,
-                libs_dir=libs_dir_for(archive.metadata, options),
+                libs_dir=libs_dir,
                 members=archive.members,
                 installed={s.member: s.installed or s.member for s in analysis.scanned},
                 no_mangle=GlobSet.of(options.no_mangle),

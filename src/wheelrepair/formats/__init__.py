@@ -9,27 +9,12 @@ from .base import Backend
 
 @cache
 def backends() -> tuple[Backend, ...]:
-    """Every available backend, in sniffing order."""
-    found: list[Backend] = []
-    try:
-        from .elf.backend import ElfBackend
+    """Every backend, in sniffing order (imported on first use: `wheelrepair --help` stays fast)."""
+    from .elf.backend import ElfBackend
+    from .macho.backend import MachOBackend
+    from .pe.backend import PEBackend
 
-        found.append(ElfBackend())
-    except ImportError:  # pragma: no cover - backend not built yet
-        pass
-    try:
-        from .macho.backend import MachOBackend
-
-        found.append(MachOBackend())
-    except ImportError:  # pragma: no cover
-        pass
-    try:
-        from .pe.backend import PEBackend
-
-        found.append(PEBackend())
-    except ImportError:  # pragma: no cover
-        pass
-    return tuple(found)
+    return (ElfBackend(), MachOBackend(), PEBackend())
 
 
 def backend_for(head: bytes) -> Backend | None:

@@ -216,6 +216,12 @@ class Backend(Protocol):
         wheel-relative): ``libfoo-1a2b.so.1`` (ELF, PE) or ``@rpath/libfoo-1a2b.dylib`` (Mach-O)."""
         ...
 
+    def libs_dir(self, default: str, users: Sequence[str], members: Sequence[str]) -> str:
+        """The wheel directory vendored libraries go to, given the default (``<dist>.libs``), the
+        binaries that need them and every member path. ELF and Mach-O binaries point at any
+        directory with a search path and return ``default``; Windows may need another one."""
+        ...
+
     def support_files(
         self,
         libs_dir: str,

@@ -62,6 +62,9 @@ class ElfBackend:
 
         return describe_elf(data, name)
 
+    def libs_dir(self, default: str, users: Sequence[str], members: Sequence[str]) -> str:
+        return default  # binaries reach any directory through their search paths
+
     def support_files(
         self,
         libs_dir: str,

@@ -126,6 +126,9 @@ class MachOBackend:
     def needed_reference(self, filename: str, from_dir: str, libs_dir: str) -> str:
         return "@rpath/" + filename
 
+    def libs_dir(self, default: str, users: Sequence[str], members: Sequence[str]) -> str:
+        return default  # binaries reach any directory through their search paths
+
     def support_files(
         self,
         libs_dir: str,

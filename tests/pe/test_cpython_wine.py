@@ -1,0 +1,95 @@
+"""The strongest proof: python.org's Windows CPython, under wine, imports an extension module from
+a wheel repaired on this Linux host and calls through it into the vendored DLLs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from tests.fixtures.pe_build import build_python_extension, run_wine, windows_path
+from tests.fixtures.wheels import make_wheel
+
+pytestmark = [pytest.mark.wine, pytest.mark.network]
+
+CALL = (
+    "import sys; sys.path.insert(0, {site!r}); {prelude}import pkg._ext as e; print('result', e.ext_value())"
+)
+
+
+@pytest.fixture(scope="module", params=["mingw_chain", "delay_chain"])
+def wheels(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(unrepaired, repaired) wheels holding a real abi3 extension that needs libA.dll -> libB.dll
+    (with delay_chain, libA.dll delay-loads libB.dll)."""
+    chain = request.getfixturevalue(request.param)
+    root = tmp_path_factory.mktemp(f"cpython-{request.param}")
+    ext = build_python_extension(root / "build" / "_ext.pyd", chain["libA"])
+    init = b'"""Demo."""\nfrom __future__ import annotations\n\nVALUE = 1\n'
+    wheel = make_wheel(
+        root / "dist", {"pkg/__init__.py": init, "pkg/_ext.pyd": ext}, tag="cp38-abi3-win_amd64"
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "wheelrepair", "repair", str(wheel), "-w", str(root / "out"),
+         "--lib-path", str(chain["libA"].parent), "--lib-path", str(chain["libB"].parent)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    [repaired] = (root / "out").glob("*.whl")
+    return wheel, repaired
+
+
+def run_python(python: Path, prefix: Path, wheel: Path, site: Path, prelude: str = "") -> str:
+    with zipfile.ZipFile(wheel) as zf:
+        zf.extractall(site)
+    code = CALL.format(site=windows_path(site), prelude=prelude)
+    result = run_wine(prefix, [str(python), "-c", code])
+    return result.stdout + result.stderr
+
+
+def test_cpython_imports_the_repaired_extension(
+    wheels: tuple[Path, Path], cpython_under_wine: Path, wine_prefix: Path, tmp_path: Path
+) -> None:
+    _unrepaired, repaired = wheels
+    output = run_python(cpython_under_wine, wine_prefix, repaired, tmp_path / "site")
+    assert output.strip() == "result 420", output
+
+
+def test_preloading_alone_suffices_where_added_directories_are_ignored(
+    wheels: tuple[Path, Path], cpython_under_wine: Path, wine_prefix: Path, tmp_path: Path
+) -> None:
+    # conda's Python and embedding applications do not honour os.add_dll_directory for extensions.
+    prelude = "import os; os.add_dll_directory = lambda path: None; "
+    output = run_python(cpython_under_wine, wine_prefix, wheels[1], tmp_path / "site", prelude)
+    assert output.strip() == "result 420", output
+
+
+def test_cpython_cannot_import_the_unrepaired_extension(
+    wheels: tuple[Path, Path], cpython_under_wine: Path, wine_prefix: Path, tmp_path: Path
+) -> None:
+    output = run_python(cpython_under_wine, wine_prefix, wheels[0], tmp_path / "site")
+    assert "ImportError: DLL load failed while importing _ext" in output
+
+
+def test_namespace_package_extension_with_dlls_beside_it(
+    mingw_chain: dict[str, Path], cpython_under_wine: Path, wine_prefix: Path, tmp_path: Path
+) -> None:
+    # No __init__.py runs before ns/_ext.pyd (PEP 420), so its DLLs go into its own directory.
+    ext = build_python_extension(tmp_path / "build" / "_ext.pyd", mingw_chain["libA"])
+    wheel = make_wheel(tmp_path / "dist", {"ns/_ext.pyd": ext}, tag="cp38-abi3-win_amd64")
+    lib_path = ["--lib-path", str(mingw_chain["libA"].parent), "--lib-path", str(mingw_chain["libB"].parent)]
+    run = [sys.executable, "-m", "wheelrepair", "repair", str(wheel), *lib_path, "--json"]
+    # Without --lib-sdir the Windows backend chooses the extension's own directory by itself.
+    result = subprocess.run([*run, "-w", str(tmp_path / "out")], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["libs_dir"] == "ns"
+    [repaired] = (tmp_path / "out").glob("*.whl")
+    with zipfile.ZipFile(repaired) as zf:
+        assert not [n for n in zf.namelist() if n.endswith("__init__.py")]
+        zf.extractall(tmp_path / "site")
+    code = f"import sys; sys.path.insert(0, {windows_path(tmp_path / 'site')!r}); import ns._ext as e; print('result', e.ext_value())"
+    output = run_wine(wine_prefix, [str(cpython_under_wine), "-c", code])
+    assert output.stdout.strip() == "result 420", output.stdout + output.stderr
