@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import os
-import resource
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -14,14 +14,18 @@ sys.path.insert(0, str(ROOT))
 
 
 def run_timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, int]:
-    """Wall seconds and peak RSS (KiB) of one command, run in its own process."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, **(env or {})})
-    _, status, usage = os.wait4(proc.pid, 0)
-    elapsed = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"{' '.join(cmd)} failed: {proc.stderr.read().decode()[-2000:] if proc.stderr else ''}")
-    return elapsed, usage.ru_maxrss
+    """Wall seconds and peak RSS (KiB) of one command and the processes it starts, run in its own
+    process; the peak comes from GNU time (``/usr/bin/time -f %M``), which counts that process tree."""
+    with tempfile.NamedTemporaryFile("r") as peak:
+        timed = ["/usr/bin/time", "-o", peak.name, "-f", "%M", *cmd] if os.path.exists("/usr/bin/time") else cmd
+        start = time.perf_counter()
+        result = subprocess.run(timed, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                env={**os.environ, **(env or {})})
+        elapsed = time.perf_counter() - start
+        if result.returncode != 0:
+            raise SystemExit(f"{' '.join(cmd)} failed: {result.stderr.decode()[-2000:]}")
+        text = peak.read().strip().splitlines()
+    return elapsed, int(text[-1]) if text and text[-1].isdigit() else 0
 
 
 def best_of(n: int, cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, int]:
@@ -33,4 +37,4 @@ def bin_of(tool: str) -> str:
     return str(Path(sys.executable).parent / tool)
 
 
-__all__ = ["ROOT", "best_of", "bin_of", "resource", "run_timed"]
+__all__ = ["ROOT", "best_of", "bin_of", "run_timed"]

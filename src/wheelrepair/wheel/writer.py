@@ -37,7 +37,7 @@ from wheelrepair.wheel.metadata import SIGNATURE_FILES, encode_digest, format_re
 #: zlib level for members compressed anew.
 COMPRESS_LEVEL = 6
 #: New members at least this large are compressed ahead of time, in parallel.
-PARALLEL_DEFLATE_BYTES = 1 << 20
+PARALLEL_DEFLATE_BYTES = 1 << 16
 #: Mode of added members (they are usually vendored shared libraries); override per member with ``modes``.
 NEW_MEMBER_MODE = 0o755
 #: Permissions of the written wheel file.
