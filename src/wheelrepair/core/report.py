@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..policy import platform_name
 from .model import Action, Verdict
 from .repair import Analysis, RepairResult
-
-_PLATFORM_NAMES = {"elf": "linux", "macho": "macos", "pe": "windows"}
 
 
 def _verdict(verdict: Verdict) -> dict[str, Any]:
@@ -55,7 +54,7 @@ def show_report(analysis: Analysis) -> dict[str, Any]:
     ]
     return {
         "wheel": analysis.metadata.filename,
-        "platform": _PLATFORM_NAMES.get(analysis.format or ""),
+        "platform": platform_name(analysis.format) if analysis.format else None,
         "tag": analysis.verdict.tag,
         "current_tags": list(analysis.metadata.platform_tags),
         "verdict": _verdict(analysis.verdict),

@@ -16,6 +16,7 @@ from typing import cast
 from ..errors import InvalidBinary
 from ..formats import backend_for, backend_named
 from ..formats.base import WHEEL_ROOT, Backend, ByteSource
+from ..policy import format_for_tag
 from ..wheel.archive import WheelArchive
 from ..wheel.metadata import installed_path
 from ..wheel.stream import member_bytes
@@ -27,13 +28,6 @@ _PARALLEL_BYTES = 24 << 20
 _MAX_WORKERS = 4
 #: Members at least this large are read lazily by backends that can.
 _LAZY_BYTES = 4 << 20
-_PLATFORM_FORMAT = (
-    ("macosx_", "macho"),
-    ("win", "pe"),
-    ("linux", "elf"),
-    ("manylinux", "elf"),
-    ("musllinux", "elf"),
-)
 
 
 @dataclass(frozen=True)
@@ -53,9 +47,9 @@ class ScannedBinary:
 def wheel_format(platform_tags: Sequence[str], found: Sequence[str]) -> str | None:
     """The binary format a wheel is for: from its platform tag, else from what it holds most of."""
     for tag in platform_tags:
-        for prefix, fmt in _PLATFORM_FORMAT:
-            if tag.startswith(prefix):
-                return fmt
+        fmt = format_for_tag(tag)
+        if fmt is not None:
+            return fmt
     counts = Counter(found)
     return counts.most_common(1)[0][0] if counts else None
 

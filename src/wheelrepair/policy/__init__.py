@@ -5,6 +5,24 @@ from __future__ import annotations
 from .base import Platform
 
 _FORMAT_TO_PLATFORM = {"elf": "linux", "macho": "macos", "pe": "windows"}
+#: Platform tag prefixes and the binary format their wheels hold.
+_TAG_PREFIX_FORMAT = (
+    ("macosx_", "macho"),
+    ("win", "pe"),
+    ("linux_", "elf"),
+    ("manylinux", "elf"),
+    ("musllinux", "elf"),
+)
+
+
+def platform_name(fmt: str) -> str:
+    """``linux``, ``macos`` or ``windows`` for a binary format."""
+    return _FORMAT_TO_PLATFORM[fmt]
+
+
+def format_for_tag(tag: str) -> str | None:
+    """The binary format a wheel with platform tag ``tag`` holds (None for ``any`` and unknown tags)."""
+    return next((fmt for prefix, fmt in _TAG_PREFIX_FORMAT if tag.startswith(prefix)), None)
 
 
 def platform_for_format(fmt: str) -> Platform:

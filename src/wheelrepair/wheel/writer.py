@@ -23,7 +23,7 @@ import tempfile
 import time
 import zipfile
 import zlib
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -404,10 +404,8 @@ class _Deflated:
     digest: bytes
 
 
-def _deflate(content: Content) -> _Deflated:
-    """Compress ``content`` into an anonymous temporary file. zlib and hashlib release the GIL on large
-    buffers, so several of these run in parallel in threads."""
-    stream = tempfile.TemporaryFile()  # noqa: SIM115 - handed to the writer, which closes it
+def _compress(content: Content, write: Callable[[bytes], object]) -> tuple[int, int, int, bytes]:
+    """Stream ``content`` through deflate into ``write``; return (crc32, size, compressed size, sha256)."""
     compressor = zlib.compressobj(COMPRESS_LEVEL, zlib.DEFLATED, -zlib.MAX_WBITS)
     hasher = hashlib.sha256()
     crc = size = written = 0
@@ -417,12 +415,20 @@ def _deflate(content: Content) -> _Deflated:
         size += len(chunk)
         data = compressor.compress(chunk)
         written += len(data)
-        stream.write(data)
+        write(data)
     data = compressor.flush()
     written += len(data)
-    stream.write(data)
+    write(data)
+    return crc, size, written, hasher.digest()
+
+
+def _deflate(content: Content) -> _Deflated:
+    """Compress ``content`` into an anonymous temporary file. zlib and hashlib release the GIL on large
+    buffers, so several of these run in parallel in threads."""
+    stream = tempfile.TemporaryFile()  # noqa: SIM115 - handed to the writer, which closes it
+    crc, size, written, digest = _compress(content, stream.write)
     stream.seek(0)
-    return _Deflated(stream, crc, size, written, hasher.digest())
+    return _Deflated(stream, crc, size, written, digest)
 
 
 def _deflate_all(contents: Mapping[str, Content]) -> dict[str, _Deflated]:
@@ -461,33 +467,18 @@ def _write_compressed(
         external_attr=external_attr,
     )
     out.write(_local_header(entry, zip64))
-    if deflated is not None:
+    if deflated is None:
+        crc, size, written, digest = _compress(content, out.write)
+    else:
         with deflated.stream:
             while chunk := deflated.stream.read(CHUNK_SIZE):
                 out.write(chunk)
-        if not zip64 and max(deflated.size, deflated.written) >= ZIP64_LIMIT:
-            raise ValueError(f"{member!r} grew past 4 GiB while it was being written")
-        entry.crc, entry.compress_size, entry.file_size = deflated.crc, deflated.written, deflated.size
-        out.patch(entry.offset, _local_header(entry, zip64))
-        return encode_digest("sha256", deflated.digest), deflated.size, entry
-    compressor = zlib.compressobj(COMPRESS_LEVEL, zlib.DEFLATED, -zlib.MAX_WBITS)
-    hasher = hashlib.sha256()
-    crc = size = written = 0
-    for chunk in _chunks(content):
-        hasher.update(chunk)
-        crc = zlib.crc32(chunk, crc)
-        size += len(chunk)
-        data = compressor.compress(chunk)
-        written += len(data)
-        out.write(data)
-    data = compressor.flush()
-    written += len(data)
-    out.write(data)
+        crc, size, written, digest = deflated.crc, deflated.size, deflated.written, deflated.digest
     if not zip64 and max(size, written) >= ZIP64_LIMIT:
         raise ValueError(f"{member!r} grew past 4 GiB while it was being written")
     entry.crc, entry.compress_size, entry.file_size = crc, written, size
     out.patch(entry.offset, _local_header(entry, zip64))
-    return encode_digest("sha256", hasher.digest()), size, entry
+    return encode_digest("sha256", digest), size, entry
 
 
 def _write_central_directory(out: _Output, entries: Sequence[_Entry]) -> None:
