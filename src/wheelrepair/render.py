@@ -18,6 +18,7 @@ _STYLE = {
     "vendor": "yellow",
     "excluded": "cyan",
     "missing": "bold red",
+    "remove": "magenta",
 }
 
 # Piped output (CI logs, files) is not cropped to 80 columns: long member paths stay whole.

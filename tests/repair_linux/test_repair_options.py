@@ -86,3 +86,31 @@ def test_jobs_repairs_several_wheels(chain: ChainProject, two_names: tuple[Path,
     reports = wheelrepair("repair", str(chain.wheel), str(two_names[0]), "-w", str(tmp_path), "-j", "2")
     assert [Path(r["output"]).name.split("-")[0] for r in reports] == ["demo", "sym"]
     assert all(Path(r["output"]).exists() for r in reports)
+
+
+def test_libpython_dependency_is_dropped(tmp_path: Path) -> None:
+    """Extensions built against a shared libpython must not keep the reference (PEP 513/600)."""
+    libdir = sysconfig.get_config_var("LIBDIR")
+    ldlib = sysconfig.get_config_var("LDLIBRARY") or ""
+    if not ldlib.startswith("libpython") or not (Path(libdir) / ldlib).exists():
+        pytest.skip("this Python has no shared libpython")
+    (tmp_path / "ext.c").write_text(EXT.replace("a_value()", "42").replace("int a_value(void);", ""))
+    ext = tmp_path / "_chain.so"
+    subprocess.run(["gcc", "-shared", "-fPIC", "-O2", f"-I{sysconfig.get_paths()['include']}", "-o", str(ext),
+                    str(tmp_path / "ext.c"), f"-L{libdir}", f"-l{ldlib[3:].split('.so')[0]}",
+                    f"-Wl,-rpath,{libdir}"], check=True)
+    before = wheelrepair("needed", str(ext))["needed"]
+    assert any(n.startswith("libpython") for n in before)
+    wheel = make_wheel(tmp_path / "dist", {"pyx/__init__.py": b"from ._chain import answer\n", "pyx/_chain.so": ext},
+                       name="pyx", tag=f"{PY}-{PY}-linux_x86_64")
+    shown = wheelrepair("show", str(wheel))
+    assert [e["action"] for e in shown["external"] if e["name"].startswith("libpython")] == ["remove"]
+    report = wheelrepair("repair", str(wheel), "-w", str(tmp_path / "out"))
+    assert report["vendored"] == [] and any("libpython" in w for w in report["warnings"])
+    with zipfile.ZipFile(report["output"]) as zf:
+        zf.extractall(tmp_path / "x")
+    after = wheelrepair("needed", str(tmp_path / "x" / "pyx" / "_chain.so"))["needed"]
+    assert not any(n.startswith("libpython") for n in after)
+    run = subprocess.run([sys.executable, "-c", "import pyx; print(pyx.answer())"], cwd=tmp_path / "x",
+                         capture_output=True, text=True)
+    assert run.stdout.strip() == "42", run.stderr

@@ -21,7 +21,14 @@ from .scan import ScannedBinary
 
 # When one (requester, name) pair is reached along several chains, the answer that lets the wheel
 # load wins: a library found inside the wheel beats one on the host, which beats nothing.
-_RANK = {Action.IN_WHEEL: 0, Action.SYSTEM: 1, Action.EXCLUDED: 2, Action.VENDOR: 3, Action.MISSING: 4}
+_RANK = {
+    Action.IN_WHEEL: 0,
+    Action.SYSTEM: 1,
+    Action.EXCLUDED: 2,
+    Action.REMOVE: 3,
+    Action.VENDOR: 4,
+    Action.MISSING: 5,
+}
 _MAX_DEPTH = 64
 
 
@@ -95,6 +102,8 @@ def _decide(
     weak = name in requester.weak
     if exclude.matches(name):
         return Dependency(name, key, Action.EXCLUDED, None, weak), None
+    if platform.removable(name, requester):
+        return Dependency(name, key, Action.REMOVE, None, weak), None
     if platform.provides(name, requester):
         # A copy inside the wheel that the loader reaches first still wins over the platform's.
         inside = wheel_resolver.resolve(name, chain).location

@@ -60,6 +60,9 @@ class Action(str, Enum):
     VENDOR = "vendor"
     EXCLUDED = "excluded"
     MISSING = "missing"
+    #: A dependency the target platform forbids and whose symbols the process already has (libpython
+    #: on manylinux: the interpreter provides it): repair removes the reference.
+    REMOVE = "remove"
 
 
 @dataclass(frozen=True)
@@ -157,6 +160,7 @@ class BinaryEdit:
     """
 
     replace_needed: Mapping[str, str] = field(default_factory=dict)
+    remove_needed: tuple[str, ...] = ()
     set_own_name: str | None = None
     add_search_paths: tuple[str, ...] = ()
     keep_search_paths: tuple[str, ...] | None = None
@@ -166,6 +170,7 @@ class BinaryEdit:
     def is_empty(self) -> bool:
         return (
             not self.replace_needed
+            and not self.remove_needed
             and self.set_own_name is None
             and not self.add_search_paths
             and self.keep_search_paths is None

@@ -67,8 +67,11 @@ def plan_repair(
         else:
             continue
         replace: dict[str, str] = {}
+        remove: list[str] = []
         add: list[str] = []
         for edge in graph.edges_from(key):
+            if edge.action is Action.REMOVE:
+                remove.append(edge.name)
             if edge.action is Action.VENDOR and edge.path in dest_of:
                 replace[edge.name] = backend.needed_reference(
                     filenames[edge.path], member_dir, inputs.libs_dir
@@ -79,7 +82,7 @@ def plan_repair(
                 target_dir = str(graph.nodes[edge.path].location.parent.relative_to(WHEEL_ROOT))
                 _append(add, _relative(target_dir, member_dir))
         is_vendored = not node.in_wheel
-        if not replace and not add and not is_vendored and not inputs.strip:
+        if not replace and not remove and not add and not is_vendored and not inputs.strip:
             continue
         add_paths = tuple(add)
         keep: tuple[str, ...] | None = None
@@ -89,6 +92,7 @@ def plan_repair(
             keep = ()  # a vendored library must not search the build machine
         edits[target] = BinaryEdit(
             replace_needed=replace,
+            remove_needed=tuple(remove),
             set_own_name=filenames[key] if is_vendored else None,
             add_search_paths=add_paths,
             keep_search_paths=keep,
@@ -118,7 +122,13 @@ def plan_repair(
         edits=edits,
         files=dict(files),
         excluded=excluded,
-        warnings=inputs.verdict.warnings,
+        warnings=inputs.verdict.warnings
+        + tuple(
+            f"{e.needed_by}: dropped its dependency on {e.name}, which the platform tag forbids "
+            "(the interpreter provides those symbols)"
+            for e in graph.edges
+            if e.action is Action.REMOVE
+        ),
     )
 
 

@@ -172,6 +172,8 @@ def check_analysis(analysis: Analysis) -> tuple[str, ...]:
     for dep in analysis.graph.edges:
         if dep.action is Action.VENDOR:
             problems.append(f"{name}: {dep.name} (needed by {dep.needed_by}) is not in the wheel")
+        elif dep.action is Action.REMOVE:
+            problems.append(f"{name}: {dep.needed_by} links {dep.name}, which its platform tag forbids")
     platform = platform_for_format(analysis.format)
     for tag in analysis.metadata.platform_tags:
         verdict = judge(analysis.graph, platform, analysis.metadata, tag)

@@ -27,6 +27,11 @@ class Platform(Protocol):
         """True when the target platform supplies ``name`` (never vendored, not looked up further)."""
         ...
 
+    def removable(self, name: str, requester: Binary) -> bool:
+        """True for a dependency the target forbids but the running interpreter already satisfies
+        (libpython on manylinux): repair drops the reference instead of vendoring it."""
+        ...
+
     def verdict(
         self,
         binaries: Sequence[tuple[str, Binary]],

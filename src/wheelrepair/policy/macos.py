@@ -78,6 +78,9 @@ class MacOSPlatform:
     def provides(self, name: str, requester: Binary) -> bool:
         return is_system(name)
 
+    def removable(self, name: str, requester: Binary) -> bool:
+        return False  # the interpreter's library is provided here, not forbidden
+
     def verdict(
         self,
         binaries: Sequence[tuple[str, Binary]],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -119,10 +120,18 @@ def _version_key(version: str) -> tuple[tuple[int, ...], str]:
         return (1 << 30,), version
 
 
+_LIBPYTHON = re.compile(r"^libpython\d+\.\d+[dmu]*\.so(\.\d+)*$")
+
+
 class LinuxPlatform:
     """Judge ELF wheels against manylinux/musllinux policies."""
 
     name: ClassVar[str] = "linux"
+
+    def removable(self, name: str, requester: Binary) -> bool:
+        # PEP 513/600: extensions must not link libpython; the interpreter that loads them has
+        # its symbols already (auditwheel drops the reference too).
+        return _LIBPYTHON.match(name) is not None
 
     def provides(self, name: str, requester: Binary) -> bool:
         if is_loader(name):

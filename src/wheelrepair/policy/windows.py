@@ -31,6 +31,9 @@ class WindowsPlatform:
     def provides(self, name: str, requester: Binary) -> bool:
         return is_system_dll(name)
 
+    def removable(self, name: str, requester: Binary) -> bool:
+        return False  # the interpreter's library is provided here, not forbidden
+
     def verdict(
         self,
         binaries: Sequence[tuple[str, Binary]],

@@ -117,6 +117,7 @@ def edit_request(edit: BinaryEdit, current: Callable[[], Binary]) -> PatchReques
         force_rpath = bool(binary.rpaths) and not binary.runpaths
     return PatchRequest(
         replace_needed=tuple(edit.replace_needed.items()),
+        remove_needed=edit.remove_needed,
         set_soname=edit.set_own_name,
         set_rpath=set_rpath,
         force_rpath=force_rpath,
