@@ -97,7 +97,7 @@ def _arch_walk(root: Path, binaries: list[Path]) -> tuple[set[tuple[str, Path, P
     edges: set[tuple[str, Path, Path]] = set()
     problems: list[str] = []
     for arch in sorted({a for per in slices.values() for a in per}):
-        stack = [(p, (p,)) for p in binaries if arch in slices[p]]
+        stack: list[tuple[Path, tuple[Path, ...]]] = [(p, (p,)) for p in binaries if arch in slices[p]]
         seen: set[tuple[Path, tuple[Path, ...]]] = set()
         while stack:
             image, chain = stack.pop()

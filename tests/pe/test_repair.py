@@ -168,3 +168,18 @@ def test_exclude_leaves_a_dll_external(mingw_chain: dict[str, Path], tmp_path: P
         vendored = [n for n in zf.namelist() if n.startswith("demo.libs/")]
         assert len(vendored) == 1 and "libA-" in vendored[0]
         assert "libB.dll" in read_binary(zf.read(vendored[0]), vendored[0]).needed
+
+
+def test_root_level_extension_gets_its_dlls_beside_it(mingw_chain: dict[str, Path], tmp_path: Path) -> None:
+    """No package __init__ runs before a top-level extension: its DLLs go to the wheel root, where
+    the loader looks first (the extension's own directory)."""
+    wheel = make_wheel(tmp_path / "dist", {"_ext.pyd": mingw_chain["ext"]}, tag="cp311-cp311-win_amd64")
+    lib_path = ["--lib-path", str(mingw_chain["libA"].parent), "--lib-path", str(mingw_chain["libB"].parent)]
+    for extra in ([], ["--lib-sdir", "."]):
+        out = tmp_path / f"out{len(extra)}"
+        result = wheelrepair("repair", str(wheel), "-w", str(out), *lib_path, *extra, "--json")
+        assert result.returncode == 0, result.stderr
+        report = json.loads(result.stdout)
+        assert report["libs_dir"] == ""
+        assert sorted(MANGLED.fullmatch(v["dest"]) is not None for v in report["vendored"]) == [True, True]
+        assert wheelrepair("check", report["output"]).returncode == 0
