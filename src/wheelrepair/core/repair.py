@@ -104,7 +104,7 @@ def judge(graph: DependencyGraph, platform: Platform, metadata: WheelMetadata, p
     """The policy's verdict over every binary the repaired wheel will hold."""
     binaries: list[tuple[str, Binary]] = [(k, graph.nodes[k].binary) for k in graph.roots]
     binaries += [(k, graph.nodes[k].binary) for k in graph.vendored]
-    return platform.verdict(binaries, metadata.platform_tags, plat)
+    return platform.verdict(binaries, metadata.platform_tags, plat, vendored=graph.vendored)
 
 
 def _context(

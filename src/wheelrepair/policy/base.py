@@ -3,7 +3,7 @@ false. One ``Platform`` per family (linux, macos, windows), each judging a whole
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import ClassVar, Protocol
 
@@ -37,10 +37,12 @@ class Platform(Protocol):
         binaries: Sequence[tuple[str, Binary]],
         wheel_tags: Sequence[str],
         requested: str | None = None,
+        vendored: Collection[str] = (),
     ) -> Verdict:
         """Judge the binaries the repaired wheel will hold (its own plus vendored ones, as
         (display path, Binary)). ``wheel_tags`` are the platform tags the wheel carries now;
-        ``requested`` is ``--plat``. The verdict's ``error`` is set when ``requested`` is impossible.
+        ``requested`` is ``--plat``; ``vendored`` names the binaries repair would add (the rest are
+        in the wheel already). The verdict's ``error`` is set when ``requested`` is impossible.
         """
         ...
 

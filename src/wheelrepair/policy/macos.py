@@ -9,7 +9,7 @@ the major release.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -86,6 +86,7 @@ class MacOSPlatform:
         binaries: Sequence[tuple[str, Binary]],
         wheel_tags: Sequence[str],
         requested: str | None = None,
+        vendored: Collection[str] = (),
     ) -> Verdict:
         wanted = MacTag.parse(requested) if requested else None
         if requested and wanted is None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import PurePosixPath
@@ -160,6 +160,7 @@ class LinuxPlatform:
         binaries: Sequence[tuple[str, Binary]],
         wheel_tags: Sequence[str],
         requested: str | None = None,
+        vendored: Collection[str] = (),
     ) -> Verdict:
         if not binaries:
             return Verdict("linux", None, warnings=("no ELF binaries to judge",))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import posixpath
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import ClassVar
 
 from ..core.model import Binary, Reason, Rejection, Verdict
@@ -39,6 +39,7 @@ class WindowsPlatform:
         binaries: Sequence[tuple[str, Binary]],
         wheel_tags: Sequence[str],
         requested: str | None = None,
+        vendored: Collection[str] = (),
     ) -> Verdict:
         if requested is not None and requested not in _TAG_ARCHS:
             known = ", ".join(_TAG_ARCHS)
@@ -46,7 +47,7 @@ class WindowsPlatform:
                 self.name, None, error=f"--plat {requested} is not a Windows tag ({known})", usage_error=True
             )
         tag = requested or _wheel_tag(wheel_tags) or _inferred_tag(binaries)
-        warnings = _msvc_runtime_warnings(binaries)
+        warnings = _msvc_runtime_warnings(binaries, vendored)
         if tag is None:
             return Verdict(self.name, None, warnings=warnings)
         arch = _TAG_ARCHS[tag]
@@ -78,9 +79,12 @@ def _inferred_tag(binaries: Sequence[tuple[str, Binary]]) -> str | None:
     return None
 
 
-def _msvc_runtime_warnings(binaries: Sequence[tuple[str, Binary]]) -> tuple[str, ...]:
-    """A vendored Visual C++ runtime DLL linked by an older toolset than a binary importing it: an
-    old msvcp140.dll (typically picked up from PATH) crashes code built against a newer one."""
+def _msvc_runtime_warnings(
+    binaries: Sequence[tuple[str, Binary]], vendored: Collection[str]
+) -> tuple[str, ...]:
+    """A Visual C++ runtime DLL that repair is about to vendor, linked by an older toolset than a
+    binary importing it: an old msvcp140.dll (typically picked up from PATH) crashes code built against
+    a newer one. Runtimes already inside the wheel were the packager's choice and are not judged."""
     by_name = {posixpath.basename(path.replace("\\", "/")).casefold(): (path, b) for path, b in binaries}
     warnings: list[str] = []
     for path, binary in binaries:
@@ -91,6 +95,8 @@ def _msvc_runtime_warnings(binaries: Sequence[tuple[str, Binary]]) -> tuple[str,
             if found is None:
                 continue
             runtime_path, runtime = found
+            if runtime_path not in vendored:
+                continue
             theirs, ours = runtime.linker_version, binary.linker_version
             if not theirs or not ours or theirs[0] != _MSVC_LINKER_MAJOR or ours[0] != _MSVC_LINKER_MAJOR:
                 continue

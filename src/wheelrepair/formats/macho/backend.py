@@ -173,7 +173,7 @@ def _resign_image(image: bytes, name: str) -> bytes:
     if layout.find(LC_CODE_SIGNATURE) is None or codesign.signature_valid(image):
         return image
     try:
-        return codesign.sign(image, identifier(layout, name.split(" (")[0]))
+        return codesign.sign(image, identifier(layout, image, name.split(" (")[0]))
     except MachOFormatError as err:
         raise EditError(f"cannot sign: {err}", subject=name) from None
 

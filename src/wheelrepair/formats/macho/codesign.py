@@ -151,6 +151,30 @@ def signature_valid(image: bytes | memoryview) -> bool:
     return False
 
 
+def current_identifier(image: bytes | memoryview) -> str | None:
+    """The identifier in the image's existing code directory, or None when it has no readable one."""
+    try:
+        layout = parse_slice(image)
+        site = _site(layout)
+        blob = bytes(image[site.dataoff : site.dataoff + site.datasize])
+        magic, _length, count = struct.unpack_from(">3I", blob)
+        if magic != CSMAGIC_EMBEDDED_SIGNATURE:
+            return None
+        for k in range(count):
+            slot, offset = struct.unpack_from(">2I", blob, 12 + 8 * k)
+            if slot == CSSLOT_CODEDIRECTORY:
+                cd_magic, cd_length, _version, _flags, _hashes, ident = struct.unpack_from(
+                    ">6I", blob, offset
+                )
+                if cd_magic != CSMAGIC_CODEDIRECTORY or not 0 < ident < cd_length:
+                    return None
+                raw = blob[offset + ident : offset + cd_length].split(b"\0", 1)[0]
+                return raw.decode("utf-8", "surrogateescape") or None
+    except (MachOFormatError, struct.error):
+        return None
+    return None
+
+
 def _directory_matches(image: bytes | memoryview, cd: bytes, expected_limit: int) -> bool:
     fields = struct.unpack_from(">9I4B", cd)
     magic, _len, _ver, _flags, hash_offset, _ident, _n_special, n_code, code_limit = fields[:9]

@@ -34,7 +34,8 @@ class CommandEdit:
     replace_needed: Mapping[str, str] = field(default_factory=dict)
     own_name: str | None = None
     rpaths: RpathPlan | None = None
-    #: Code signing identifier when the image has no install name (normally its file name).
+    #: Code signing identifier when the image has neither an install name nor a signature to keep
+    #: the identifier of (normally its file name).
     identifier: str = "a.out"
 
 
@@ -80,20 +81,24 @@ def edit_image(image: bytes, edit: CommandEdit, name: str) -> bytes | None:
     result = bytes(out)
     if layout.find(LC_CODE_SIGNATURE) is not None:
         try:
-            result = codesign.sign(result, identifier(parse_slice(result), edit.identifier))
+            result = codesign.sign(result, identifier(parse_slice(result), result, edit.identifier))
         except MachOFormatError as err:
             raise EditError(f"cannot sign the edited file: {err}", subject=name) from None
     return result
 
 
-def identifier(layout: SliceLayout, fallback: str) -> str:
-    """The code signing identifier: the install name's leaf, else the file name."""
+def identifier(layout: SliceLayout, image: bytes, fallback: str) -> str:
+    """The code signing identifier: the install name's leaf, else the one the image is signed with,
+    else ``fallback`` (the file name).
+
+    A bundle keeps its identifier because the file being edited may be a scratch copy whose name is
+    not the file's name in the wheel: the identifier must not depend on how a repair names copies."""
     command = layout.find(LC_ID_DYLIB)
     if command is not None:
         leaf = layout.string(command, 8).rsplit("/", 1)[-1]
         if leaf:
             return leaf
-    return fallback
+    return codesign.current_identifier(image) or fallback
 
 
 def _edited_commands(layout: SliceLayout, edit: CommandEdit) -> list[bytes] | None:
