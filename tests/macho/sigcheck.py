@@ -11,6 +11,8 @@ from pathlib import Path
 from macholib import mach_o
 from macholib.MachO import MachO
 
+#: Code directory hash types Apple's codesign writes -> (hashlib name, digest size).
+_HASH_TYPES = {1: ("sha1", 20), 2: ("sha256", 32)}
 _DEPENDENCY_COMMANDS = (
     mach_o.LC_LOAD_DYLIB,
     mach_o.LC_LOAD_WEAK_DYLIB,
@@ -95,21 +97,32 @@ def verify(path: Path) -> list[SliceSignature]:
         assert magic == 0xFADE0CC0 and length <= datasize
         index = [struct.unpack_from(">2I", blob, 12 + 8 * k) for k in range(count)]
         blobs = {slot: blob[off:] for slot, off in index}
-        cd = blobs[0]
-        (magic, cd_len, version, flags, hash_off, ident_off, n_special, n_code, code_limit, hash_size, hash_type,
-         _platform, page_shift) = struct.unpack_from(">9I4B", cd)  # fmt: skip
-        assert magic == 0xFADE0C02 and version >= 0x20400 and hash_type == 2 and hash_size == 32
-        assert code_limit == dataoff
-        page = 1 << page_shift
-        assert n_code == -(-code_limit // page)
-        for k in range(n_code):
-            chunk = image[k * page : min((k + 1) * page, code_limit)]
-            stored = cd[hash_off + 32 * k : hash_off + 32 * (k + 1)]
-            assert hashlib.sha256(chunk).digest() == stored, f"page {k} hash mismatch"
-        if 2 in blobs:  # requirements: special slot -2
-            req_len = struct.unpack_from(">I", blobs[2], 4)[0]
-            assert cd[hash_off - 64 : hash_off - 32] == hashlib.sha256(blobs[2][:req_len]).digest()
-        ident = cd[ident_off:].split(b"\0", 1)[0].decode()
+        # slot 0, plus alternates 0x1000-0x1004: codesign signs for macOS before 10.11.4 with a SHA-1
+        # directory in slot 0 and a SHA-256 one as an alternate; every directory must match
+        assert 0 in blobs, "no code directory"
+        for slot in [s for s in sorted(blobs) if s == 0 or 0x1000 <= s < 0x1005]:
+            cd = blobs[slot]
+            (magic, _cd_len, version, flags, hash_off, ident_off, _n_special, n_code, code_limit, hash_size,
+             hash_type, _platform, page_shift) = struct.unpack_from(">9I4B", cd)  # fmt: skip
+            assert hash_type in _HASH_TYPES, f"hash type {hash_type}"
+            algorithm, size = _HASH_TYPES[hash_type]
+            assert magic == 0xFADE0C02 and version >= 0x20400 and hash_size == size
+            assert code_limit == dataoff
+            page = 1 << page_shift
+            assert n_code == -(-code_limit // page)
+            for k in range(n_code):
+                chunk = image[k * page : min((k + 1) * page, code_limit)]
+                stored = cd[hash_off + size * k : hash_off + size * (k + 1)]
+                assert hashlib.new(algorithm, chunk).digest() == stored, f"page {k} hash mismatch"
+            if 2 in blobs:  # requirements: special slot -2
+                req_len = struct.unpack_from(">I", blobs[2], 4)[0]
+                assert (
+                    cd[hash_off - 2 * size : hash_off - size]
+                    == hashlib.new(algorithm, blobs[2][:req_len]).digest()
+                )
+            if slot == 0:
+                first = (flags, cd[ident_off:].split(b"\0", 1)[0].decode(), page, n_code)
+        flags, ident, page, n_code = first
         results.append(
             SliceSignature(info.arch, flags, ident, tuple(s for s, _ in index), code_limit, page, n_code)
         )

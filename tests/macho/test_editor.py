@@ -30,7 +30,11 @@ def copy(src: Path, tmp_path: Path) -> Path:
 
 def repair_edit(old: str) -> BinaryEdit:
     """What repair asks of an extension whose liba is vendored into ../demo.libs."""
-    return BinaryEdit({old: "@rpath/liba-0123abcd.dylib"}, None, ("../demo.libs",), ())
+    return BinaryEdit(
+        replace_needed={old: "@rpath/liba-0123abcd.dylib"},
+        add_search_paths=("../demo.libs",),
+        keep_search_paths=(),
+    )
 
 
 def objdump_ok(path: Path) -> str:
@@ -75,7 +79,7 @@ def test_edits_are_idempotent(tree: dict[str, MachOSet], tmp_path: Path, kind: s
     BACKEND.rewrite(path, edit)
     BACKEND.finalize(path)
     assert path.read_bytes() == once
-    keep = BinaryEdit({}, None, ("../demo.libs",), ("@loader_path/../demo.libs",))
+    keep = BinaryEdit(add_search_paths=("../demo.libs",), keep_search_paths=("@loader_path/../demo.libs",))
     BACKEND.rewrite(path, keep)
     assert path.read_bytes() == once
 
@@ -86,9 +90,10 @@ def test_tight_padding_fits_by_reusing_deleted_rpaths(tree: dict[str, MachOSet],
     old = BACKEND.read(path.read_bytes(), path.name).needed[0]
     long_name = "@rpath/" + "x" * (len(old) + 24) + ".dylib"
     with pytest.raises(EditError):
-        BACKEND.rewrite(path, BinaryEdit({old: long_name}, None, ("../demo.libs",), None))
+        BACKEND.rewrite(path, BinaryEdit(replace_needed={old: long_name}, add_search_paths=("../demo.libs",)))
     BACKEND.rewrite(
-        path, BinaryEdit({old: long_name}, None, ("../demo.libs",), ())
+        path,
+        BinaryEdit(replace_needed={old: long_name}, add_search_paths=("../demo.libs",), keep_search_paths=()),
     )  # dropping rpaths frees room
     assert BACKEND.read(path.read_bytes(), path.name).needed == (long_name,)
 
@@ -98,7 +103,9 @@ def test_no_room_is_an_error_naming_file_and_bytes(tree: dict[str, MachOSet], tm
     original = path.read_bytes()
     old = BACKEND.read(original, path.name).needed[0]
     with pytest.raises(EditError) as info:
-        BACKEND.rewrite(path, BinaryEdit({old: "@rpath/" + "y" * 400 + ".dylib"}, None, (), ()))
+        BACKEND.rewrite(
+            path, BinaryEdit(replace_needed={old: "@rpath/" + "y" * 400 + ".dylib"}, keep_search_paths=())
+        )
     message = str(info.value)
     assert message.startswith("_ext.so") and "more bytes" in message
     assert "-headerpad_max_install_names" in message and "\n" not in message
@@ -109,7 +116,9 @@ def test_vendored_library_gets_rpath_install_name_and_matching_identifier(
     tree: dict[str, MachOSet], tmp_path: Path
 ) -> None:
     path = copy(tree["arm64"].liba, tmp_path)
-    BACKEND.rewrite(path, BinaryEdit({}, "liba-0123abcd.dylib", (".",), ()))
+    BACKEND.rewrite(
+        path, BinaryEdit(set_own_name="liba-0123abcd.dylib", add_search_paths=(".",), keep_search_paths=())
+    )
     info = sigcheck.commands(path)[0]
     assert info.install_name == "@rpath/liba-0123abcd.dylib"
     assert info.rpaths == ["@loader_path/"]
@@ -133,6 +142,29 @@ def test_finalize_resigns_a_file_edited_without_signing(tree: dict[str, MachOSet
     before = untouched.read_bytes()
     BACKEND.finalize(untouched)  # a valid (linker) signature is left alone
     assert untouched.read_bytes() == before
+
+
+def test_bundle_keeps_its_identifier_whatever_the_edited_copy_is_called(
+    tree: dict[str, MachOSet], tmp_path: Path
+) -> None:
+    # repair edits scratch copies named "<n>-<file>": the signature must not take that name
+    src = tree["fat"].ext_roomy
+    before = {s.arch: s.identifier for s in sigcheck.verify(src)}
+    scratch = tmp_path / f"3-{src.name}"
+    shutil.copy2(src, scratch)
+    old = BACKEND.read(scratch.read_bytes(), scratch.name).needed[0]
+    edit = BinaryEdit(replace_needed={old: "@rpath/liba-0123abcd.dylib"}, add_search_paths=("../demo.libs",))
+    BACKEND.rewrite(scratch, edit)
+    after = {s.arch: s.identifier for s in sigcheck.verify(scratch)}
+    assert before and after == before and scratch.name not in after.values()
+    # the same when finalize signs a file another tool left with a stale signature
+    data = bytearray(scratch.read_bytes())
+    start = sigcheck.commands(scratch)[0].offset
+    (sizeofcmds,) = struct.unpack_from("<I", data, start + 20)
+    data[start + 32 + sizeofcmds + 4] = 1  # a header padding byte: page 0's hash goes stale
+    scratch.write_bytes(bytes(data))
+    BACKEND.finalize(scratch)
+    assert {s.arch: s.identifier for s in sigcheck.verify(scratch)} == before
 
 
 def test_patch_operations(tree: dict[str, MachOSet], tmp_path: Path) -> None:
@@ -179,7 +211,12 @@ def test_fat_file_with_every_slice_signed(tree: dict[str, MachOSet], tmp_path: P
     assert [s.arch for s in sigcheck.verify(path)] == ["x86_64", "arm64"]  # linker-signed
     names = BACKEND.read(path.read_bytes(), path.name).needed
     BACKEND.rewrite(
-        path, BinaryEdit({n: "@rpath/liba-0123abcd.dylib" for n in names}, None, ("../demo.libs",), ())
+        path,
+        BinaryEdit(
+            replace_needed={n: "@rpath/liba-0123abcd.dylib" for n in names},
+            add_search_paths=("../demo.libs",),
+            keep_search_paths=(),
+        ),
     )
     signatures = sigcheck.verify(path)
     assert [s.arch for s in signatures] == ["x86_64", "arm64"] and all(
@@ -206,7 +243,14 @@ def test_reexport_keeps_its_command_type_when_renamed(tree: dict[str, MachOSet],
     flags += [str(arm.dir / "ext.o"), "-reexport_library", str(arm.libb)]
     subprocess.run([lld, *flags], check=True, capture_output=True)
     assert "@rpath/libb.dylib" in BACKEND.read(path.read_bytes(), path.name).needed
-    BACKEND.rewrite(path, BinaryEdit({"@rpath/libb.dylib": "@rpath/libb-0123abcd.dylib"}, None, (".",), ()))
+    BACKEND.rewrite(
+        path,
+        BinaryEdit(
+            replace_needed={"@rpath/libb.dylib": "@rpath/libb-0123abcd.dylib"},
+            add_search_paths=(".",),
+            keep_search_paths=(),
+        ),
+    )
     text = objdump_ok(path)
     assert "LC_REEXPORT_DYLIB\n      cmdsize 56\n         name @rpath/libb-0123abcd.dylib" in text
     (sig,) = sigcheck.verify(path)

@@ -90,7 +90,7 @@ def test_real_binaries_take_rpath_edits_and_fresh_signatures(wheel: Path, tmp_pa
                 rel, _, leaf = name[len("@loader_path/") :].rpartition("/")
                 changes[name] = "@rpath/" + leaf
                 dirs.add(rel or ".")
-        BACKEND.rewrite(path, BinaryEdit(changes, None, tuple(sorted(dirs)), None))
+        BACKEND.rewrite(path, BinaryEdit(replace_needed=changes, add_search_paths=tuple(sorted(dirs))))
         BACKEND.finalize(path)
         after = BACKEND.read(path.read_bytes(), path.name)
         assert set(after.needed) == {changes.get(n, n) for n in before.needed}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import posixpath
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -24,6 +25,7 @@ from macholib.MachO import MachO
 from tests.fixtures.macho_unrepair import BUILD_LIB_DIR, unrepair_macos, vendored_members
 from tests.fixtures.pypi import fetch_wheel
 from tests.macho import dyldwalk, sigcheck
+from wheelrepair.formats.macho.backend import MachOBackend
 
 pytestmark = pytest.mark.network
 
@@ -40,6 +42,7 @@ WHEELS = {
 }
 _SYSTEM = ("/usr/lib/", "/System/Library/")
 CS_ADHOC = 0x2
+BACKEND = MachOBackend()
 
 
 def wheelrepair(*args: str) -> subprocess.CompletedProcess[str]:
@@ -216,6 +219,11 @@ def test_arm64_slices_carry_valid_adhoc_signatures(case: Case) -> None:
         _canonical(theirs_root, p, {}): {s.arch: s.codesig is not None for s in sigcheck.commands(p)}
         for p in theirs_bins
     }
+    # delocate's own signatures, checked as strictly (x86_64 ones carry SHA-1 + SHA-256 directories)
+    identifiers = {
+        _canonical(theirs_root, p, {}): {s.arch: s.identifier for s in sigcheck.verify(p)}
+        for p in theirs_bins
+    }
     libs = _dest_to_leaf(case)
     checked = 0
     for path in ours_bins:
@@ -232,6 +240,8 @@ def test_arm64_slices_carry_valid_adhoc_signatures(case: Case) -> None:
             rel = path.relative_to(ours_root).as_posix()
             if rel in libs:  # a vendored copy is identified by its new install name's leaf
                 assert sig.identifier == path.name
+            else:  # an extension keeps its identifier (not the name of repair's scratch copy)
+                assert sig.identifier == identifiers[key]["arm64"]
             checked += 1
     assert checked == sum("arm64" in v for v in before.values())
 
@@ -296,3 +306,18 @@ def test_other_members_are_the_originals(case: Case) -> None:
             if data[:4] in dyldwalk._MAGICS:
                 continue  # binaries: compared byte range by byte range above
             assert zr.read(name) == data, name
+
+
+def test_finalize_leaves_every_valid_pypi_signature_alone(case: Case, tmp_path: Path) -> None:
+    # delocate's x86_64 dylibs for macOS < 10.11.4 carry SHA-1 + SHA-256 code directories: valid, so
+    # finalize must not sign them again (it would change untouched slices of fat files)
+    signed = 0
+    for path in case.theirs[1]:
+        if not any(s.codesig for s in sigcheck.commands(path)):
+            continue
+        copy = tmp_path / path.name
+        shutil.copyfile(path, copy)
+        BACKEND.finalize(copy)
+        assert copy.read_bytes() == path.read_bytes(), path.name
+        signed += 1
+    assert signed

@@ -3,6 +3,7 @@ __init__.py, replaced (never duplicated) by a later repair, and valid Python."""
 
 from __future__ import annotations
 
+import ast
 import py_compile
 import subprocess
 import sys
@@ -72,6 +73,19 @@ def test_any_init_stays_valid(source: bytes, tmp_path: Path) -> None:
     assert out.count(BEGIN.encode()) == 1
     if b"\r\n" in source:
         assert b"\n" not in out.replace(b"\r\n", b"")
+
+
+@pytest.mark.parametrize("odd", ["\x0c", "\x1c", "\x85", "\u2028"])
+def test_characters_str_splitlines_breaks_at_stay_inside_the_docstring(odd: str, tmp_path: Path) -> None:
+    # Python does not end a line at these; a block counted by str.splitlines landed inside the
+    # docstring, where it never runs.
+    docstring = f"Section one.{odd}Section two."
+    source = f'"""{docstring}"""\nimport os\n'.encode()
+    out = patch_init(source, loader_block(1, "demo.libs", ["a.dll"]))
+    compiles(out, tmp_path)
+    tree = ast.parse(out)
+    assert ast.get_docstring(tree, clean=False) == docstring
+    assert isinstance(tree.body[1], ast.FunctionDef) and tree.body[1].name == "_wheelrepair_load_dlls"
 
 
 def test_latin1_encoded_init_keeps_its_encoding(tmp_path: Path) -> None:

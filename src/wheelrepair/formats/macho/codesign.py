@@ -18,6 +18,10 @@ CSSLOT_SIGNATURESLOT = 0x10000
 CS_ADHOC = 0x2
 CS_EXECSEG_MAIN_BINARY = 0x1
 CS_HASHTYPE_SHA256 = 2
+CSSLOT_ALTERNATE_CODEDIRECTORIES = 0x1000
+_ALTERNATE_END = CSSLOT_ALTERNATE_CODEDIRECTORIES + 5
+#: Hash types a code directory may use -> hashlib names (type 3 is SHA-256 truncated to 20 bytes).
+_HASHES = {1: "sha1", CS_HASHTYPE_SHA256: "sha256", 3: "sha256", 4: "sha384"}
 
 _CD_VERSION = 0x20400
 _CD_HEADER = struct.Struct(">9I4B4I4Q")  # CodeDirectory fields up to and including execSegFlags
@@ -131,10 +135,11 @@ def sign(image: bytes, identifier: str) -> bytes:
 
 
 def signature_valid(image: bytes | memoryview) -> bool:
-    """True when every page hash of the image's code directory matches its contents.
+    """True when every page hash of every code directory of the image matches its contents.
 
     Used to leave correct signatures alone (so repairing twice changes nothing) and to decide whether
-    an image needs signing again."""
+    an image needs signing again. Signatures made for macOS before 10.11.4 carry a SHA-1 code
+    directory in slot 0 and a SHA-256 one among the alternate slots: both count."""
     try:
         layout = parse_slice(image)
         site = _site(layout)
@@ -142,13 +147,16 @@ def signature_valid(image: bytes | memoryview) -> bool:
         magic, _length, count = struct.unpack_from(">3I", blob)
         if magic != CSMAGIC_EMBEDDED_SIGNATURE:
             return False
+        directories = 0
         for k in range(count):
             slot, offset = struct.unpack_from(">2I", blob, 12 + 8 * k)
-            if slot == CSSLOT_CODEDIRECTORY:
-                return _directory_matches(image, blob[offset:], site.dataoff)
+            if slot == CSSLOT_CODEDIRECTORY or CSSLOT_ALTERNATE_CODEDIRECTORIES <= slot < _ALTERNATE_END:
+                if not _directory_matches(image, blob[offset:], site.dataoff):
+                    return False
+                directories += 1
     except (MachOFormatError, struct.error):
         return False
-    return False
+    return directories > 0
 
 
 def current_identifier(image: bytes | memoryview) -> str | None:
@@ -179,7 +187,8 @@ def _directory_matches(image: bytes | memoryview, cd: bytes, expected_limit: int
     fields = struct.unpack_from(">9I4B", cd)
     magic, _len, _ver, _flags, hash_offset, _ident, _n_special, n_code, code_limit = fields[:9]
     hash_size, hash_type, _platform, page_shift = fields[9:]
-    if magic != CSMAGIC_CODEDIRECTORY or code_limit != expected_limit or hash_type != CS_HASHTYPE_SHA256:
+    algorithm = _HASHES.get(hash_type)
+    if magic != CSMAGIC_CODEDIRECTORY or code_limit != expected_limit or algorithm is None:
         return False
     page = 1 << page_shift if page_shift else code_limit
     if n_code != -(-code_limit // page):
@@ -187,7 +196,7 @@ def _directory_matches(image: bytes | memoryview, cd: bytes, expected_limit: int
     view = memoryview(image)
     for k in range(n_code):
         start = k * page
-        digest = hashlib.sha256(view[start : min(start + page, code_limit)]).digest()[:hash_size]
+        digest = hashlib.new(algorithm, view[start : min(start + page, code_limit)]).digest()[:hash_size]
         if cd[hash_offset + k * hash_size : hash_offset + (k + 1) * hash_size] != digest:
             return False
     return True

@@ -30,6 +30,9 @@ END = "# --- end wheelrepair loader patch ---"
 _BLOCK = re.compile(re.escape(BEGIN) + r".*?" + re.escape(END) + r"[ \t]*(\r?\n)?", re.DOTALL)
 _DLL_TUPLE = re.compile(r"for _name in \(([^)]*)\)")
 _DATA_SCHEME = re.compile(r"^[^/]+\.data/(purelib|platlib)/(.+)$")
+# Python's own line breaks. str.splitlines also breaks at \f, \v, \x1c-\x1e, \x85, \u2028 and
+# \u2029, which may sit inside a docstring: counting those would put the block inside it.
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
 
 
 def installed(member: str) -> str | None:
@@ -161,12 +164,17 @@ def patch_init(source: bytes, block: str) -> bytes:
     text = source.decode(encoding)
     newline = "\r\n" if "\r\n" in text else "\n"
     text = _BLOCK.sub("", text.replace("\r\n", "\n"))
-    lines = text.splitlines(keepends=True)
+    lines = _source_lines(text)
     at = _insertion_line(text)
-    if at and not lines[at - 1].endswith("\n"):
+    if at and not lines[at - 1].endswith(("\n", "\r")):
         lines[at - 1] += "\n"
     result = "".join([*lines[:at], block, *lines[at:]])
     return result.replace("\n", newline).encode(encoding)
+
+
+def _source_lines(text: str) -> list[str]:
+    """``text`` split into lines (ends kept) as Python numbers them."""
+    return _LINE.findall(text)
 
 
 def _encoding(source: bytes) -> str:
@@ -181,7 +189,7 @@ def _insertion_line(text: str) -> int:
     (which must stay first), and never above the shebang / encoding-cookie comments that open the
     file (a cookie only counts in the first two lines)."""
     comments = 0
-    for line in text.splitlines():
+    for line in _source_lines(text):
         if not line.startswith("#"):
             break
         comments += 1
