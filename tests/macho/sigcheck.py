@@ -31,6 +31,8 @@ class SliceSignature:
     code_limit: int
     page_size: int
     pages_checked: int
+    #: hash type of each code directory, slot 0 first (1 SHA-1, 2 SHA-256)
+    hash_types: tuple[int, ...] = ()
 
 
 @dataclass
@@ -100,12 +102,14 @@ def verify(path: Path) -> list[SliceSignature]:
         # slot 0, plus alternates 0x1000-0x1004: codesign signs for macOS before 10.11.4 with a SHA-1
         # directory in slot 0 and a SHA-256 one as an alternate; every directory must match
         assert 0 in blobs, "no code directory"
+        hash_types = []
         for slot in [s for s in sorted(blobs) if s == 0 or 0x1000 <= s < 0x1005]:
             cd = blobs[slot]
             (magic, _cd_len, version, flags, hash_off, ident_off, _n_special, n_code, code_limit, hash_size,
              hash_type, _platform, page_shift) = struct.unpack_from(">9I4B", cd)  # fmt: skip
             assert hash_type in _HASH_TYPES, f"hash type {hash_type}"
             algorithm, size = _HASH_TYPES[hash_type]
+            hash_types.append(hash_type)
             assert magic == 0xFADE0C02 and version >= 0x20400 and hash_size == size
             assert code_limit == dataoff
             page = 1 << page_shift
@@ -124,6 +128,15 @@ def verify(path: Path) -> list[SliceSignature]:
                 first = (flags, cd[ident_off:].split(b"\0", 1)[0].decode(), page, n_code)
         flags, ident, page, n_code = first
         results.append(
-            SliceSignature(info.arch, flags, ident, tuple(s for s, _ in index), code_limit, page, n_code)
+            SliceSignature(
+                info.arch,
+                flags,
+                ident,
+                tuple(s for s, _ in index),
+                code_limit,
+                page,
+                n_code,
+                tuple(hash_types),
+            )
         )
     return results

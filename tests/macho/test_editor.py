@@ -167,6 +167,29 @@ def test_bundle_keeps_its_identifier_whatever_the_edited_copy_is_called(
     assert {s.arch: s.identifier for s in sigcheck.verify(scratch)} == before
 
 
+@pytest.mark.parametrize(("min_os", "hash_types"), [("10.9", (1, 2)), ("10.11.4", (2,)), ("10.13", (2,))])
+def test_intel_image_for_old_macos_gets_sha1_and_sha256_directories(
+    tree: dict[str, MachOSet], tmp_path: Path, min_os: str, hash_types: tuple[int, ...]
+) -> None:
+    # kernels before macOS 10.11.4 accept only a SHA-1 code directory (and dyld then refuses the
+    # library): codesign signs such images with SHA-1 in slot 0 and SHA-256 as an alternate
+    intel = tree["x86_64"]
+    path = link_bundle(
+        tmp_path / "_old.so", [intel.dir / "ext.o"], "x86_64", [intel.liba], [], min_os=min_os, sign=True
+    )
+    liba = f"{intel.dir}/liba.dylib"
+    assert liba in BACKEND.read(path.read_bytes(), path.name).needed
+    edit = BinaryEdit(replace_needed={liba: "@rpath/liba-0123abcd.dylib"}, add_search_paths=("../demo.libs",))
+    BACKEND.rewrite(path, edit)
+    (sig,) = sigcheck.verify(path)  # every directory's page hashes, each with its own algorithm
+    assert sig.hash_types == hash_types and sig.flags == CS_ADHOC
+    assert sig.blob_types == ((0, 2, 0x1000, 0x10000) if len(hash_types) == 2 else (0, 2, 0x10000))
+    objdump_ok(path)
+    before = path.read_bytes()
+    BACKEND.finalize(path)  # both directories hold: nothing to sign again
+    assert path.read_bytes() == before
+
+
 def test_patch_operations(tree: dict[str, MachOSet], tmp_path: Path) -> None:
     path = copy(tree["fat"].liba, tmp_path)
     build = str(tree["fat"].dir)

@@ -3,8 +3,10 @@
 runs here, so the output is checked structurally and independently of wheelrepair's own parser: a dyld
 walk per architecture over the installed files (load commands read by macholib, @rpath cross-checked
 with delocate's pure-Python resolver) finds every dependency inside the wheel and the same dependency
-graph delocate's wheel had; every arm64 slice carries a valid ad-hoc signature; code and data bytes are
-untouched; the tag is delocate's; a second repair changes nothing."""
+graph delocate's wheel had; every arm64 slice carries a valid ad-hoc signature, and every signature
+has the code directories codesign gave delocate's copy (SHA-1 + SHA-256 below macOS 10.11.4) and keeps
+its identifier; code and data bytes are untouched; the tag is delocate's; a second repair changes
+nothing; a library lacking an architecture is refused with the reason."""
 
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ import pytest
 from delocate.libsana import DependencyNotFound, resolve_dynamic_paths
 from macholib.MachO import MachO
 
+from tests.fixtures.macho_build import find_tool
 from tests.fixtures.macho_unrepair import BUILD_LIB_DIR, unrepair_macos, vendored_members
 from tests.fixtures.pypi import fetch_wheel
 from tests.macho import dyldwalk, sigcheck
@@ -30,18 +33,21 @@ from wheelrepair.formats.macho.backend import MachOBackend
 pytestmark = pytest.mark.network
 
 _PILLOW_ARM64 = ("pillow", ["macosx_11_0_arm64"])
-#: case -> (requirement, platforms, libraries known by symlinked major-version names)
-WHEELS = {
-    "pillow-arm64": (*_PILLOW_ARM64, False),
-    "pillow-arm64-symlinks": (*_PILLOW_ARM64, True),
-    "pillow-x86_64": ("pillow", ["macosx_10_13_x86_64", "macosx_10_10_x86_64"], False),
-    "numpy-x86_64": ("numpy", ["macosx_10_13_x86_64", "macosx_10_9_x86_64"], False),  # OpenBLAS, gfortran
-    "scipy-arm64": ("scipy", ["macosx_14_0_arm64", "macosx_12_0_arm64"], False),
+#: case -> (requirement, platforms, unrepair_macos options)
+WHEELS: dict[str, tuple[str, list[str], dict[str, bool]]] = {
+    "pillow-arm64": (*_PILLOW_ARM64, {}),
+    # libraries known by symlinked major-version names, each by an absolute name in some binaries and
+    # by @rpath in others
+    "pillow-arm64-symlinks-mixed": (*_PILLOW_ARM64, {"short_names": True, "mixed": True}),
+    "pillow-x86_64": ("pillow", ["macosx_10_13_x86_64", "macosx_10_10_x86_64"], {}),
+    "numpy-x86_64": ("numpy", ["macosx_10_13_x86_64", "macosx_10_9_x86_64"], {}),  # OpenBLAS, gfortran
+    "scipy-arm64": ("scipy", ["macosx_14_0_arm64", "macosx_12_0_arm64"], {}),
     # universal2 with vendored libraries (libzmq needs libsodium); lxml's universal2 vendors none
-    "pyzmq-universal2": ("pyzmq", ["macosx_10_15_universal2", "macosx_10_9_universal2"], False),
+    "pyzmq-universal2": ("pyzmq", ["macosx_10_15_universal2", "macosx_10_9_universal2"], {}),
 }
 _SYSTEM = ("/usr/lib/", "/System/Library/")
 CS_ADHOC = 0x2
+CS_LINKER_SIGNED = 0x20000
 BACKEND = MachOBackend()
 
 
@@ -60,6 +66,7 @@ class Case:
     #: delocate's wheel and the repaired one, installed, with their Mach-O files
     theirs: tuple[Path, list[Path]]
     ours: tuple[Path, list[Path]]
+    options: dict[str, bool]
 
     @property
     def vendored(self) -> list[dict[str, str]]:
@@ -68,10 +75,10 @@ class Case:
 
 @pytest.fixture(scope="module", params=list(WHEELS))
 def case(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Case:
-    requirement, platforms, short_names = WHEELS[request.param]
+    requirement, platforms, options = WHEELS[request.param]
     original = fetch_wheel(requirement, platforms)
     work = tmp_path_factory.mktemp(request.param)
-    unrepaired, libdir = unrepair_macos(original, work / "unrepair", short_names)
+    unrepaired, libdir = unrepair_macos(original, work / "unrepair", **options)
     result = wheelrepair(
         "repair", "--lib-path", str(libdir), "-w", str(work / "out"), "--json", str(unrepaired)
     )
@@ -88,6 +95,7 @@ def case(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
         work,
         (theirs, dyldwalk.install(original, theirs)),
         (ours, dyldwalk.install(output, ours)),
+        options,
     )
 
 
@@ -166,12 +174,20 @@ def test_unrepaired_wheel_points_at_the_build_machine(case: Case, tmp_path: Path
     # What the repair starts from: nothing vendored, build-machine names that do not exist here.
     with zipfile.ZipFile(case.unrepaired) as zf:
         assert vendored_members(zf.namelist()) == []
-    names = {
-        n for p in dyldwalk.install(case.unrepaired, tmp_path) for s in sigcheck.commands(p) for n in s.needed
-    }
-    built = {n for n in names if not n.startswith(_SYSTEM)}
+    files = [
+        *dyldwalk.install(case.unrepaired, tmp_path),
+        *(p for p in case.libdir.iterdir() if not p.is_symlink()),
+    ]
+    built = {n for p in files for s in sigcheck.commands(p) for n in s.needed if not n.startswith(_SYSTEM)}
     assert built and not any(n.startswith("@loader_path") for n in built)
     assert all(n.startswith("@rpath/") or not Path(n).exists() for n in built)
+    forms: dict[str, set[str]] = {}
+    for name in built:
+        forms.setdefault(posixpath.basename(name), set()).add(name.split("/")[0])
+    # "mixed": some library is needed as @rpath/<leaf> by one binary and by an absolute name by another
+    assert any(len(f) > 1 for f in forms.values()) == case.options.get("mixed", False)
+    if case.options.get("short_names"):
+        assert any(p.is_symlink() for p in case.libdir.iterdir())
     result = wheelrepair("check", str(case.unrepaired))
     assert result.returncode != 0 and "--lib-path" in result.stdout + result.stderr
 
@@ -220,15 +236,19 @@ def test_arm64_slices_carry_valid_adhoc_signatures(case: Case) -> None:
         for p in theirs_bins
     }
     # delocate's own signatures, checked as strictly (x86_64 ones carry SHA-1 + SHA-256 directories)
-    identifiers = {
-        _canonical(theirs_root, p, {}): {s.arch: s.identifier for s in sigcheck.verify(p)}
-        for p in theirs_bins
-    }
+    theirs = {_canonical(theirs_root, p, {}): {s.arch: s for s in sigcheck.verify(p)} for p in theirs_bins}
     libs = _dest_to_leaf(case)
     checked = 0
     for path in ours_bins:
         key = _canonical(ours_root, path, libs)
         signatures = {s.arch: s for s in sigcheck.verify(path)}  # raises on any bad page hash
+        for arch, sig in signatures.items():
+            # what codesign chose for the same file: SHA-1 + SHA-256 directories for macOS < 10.11.4
+            # (the pillow and numpy x86_64 libraries), SHA-256 alone after
+            mine, apple = sig, theirs[key][arch]
+            assert mine.hash_types == apple.hash_types
+            if not apple.flags & CS_LINKER_SIGNED:  # an edited linker signature becomes a plain ad-hoc one
+                assert (mine.flags, mine.blob_types) == (apple.flags, apple.blob_types)
         archs = {s.arch for s in sigcheck.commands(path)}
         # signed slices stay signed, unsigned ones (x86_64 extensions) stay unsigned
         assert {a for a in archs if a in signatures} == {a for a, signed in before[key].items() if signed}, (
@@ -241,7 +261,7 @@ def test_arm64_slices_carry_valid_adhoc_signatures(case: Case) -> None:
             if rel in libs:  # a vendored copy is identified by its new install name's leaf
                 assert sig.identifier == path.name
             else:  # an extension keeps its identifier (not the name of repair's scratch copy)
-                assert sig.identifier == identifiers[key]["arm64"]
+                assert sig.identifier == theirs[key]["arm64"].identifier
             checked += 1
     assert checked == sum("arm64" in v for v in before.values())
 
@@ -321,3 +341,21 @@ def test_finalize_leaves_every_valid_pypi_signature_alone(case: Case, tmp_path: 
         assert copy.read_bytes() == path.read_bytes(), path.name
         signed += 1
     assert signed
+
+
+def test_library_lacking_an_arch_is_named_with_the_reason(tmp_path: Path) -> None:
+    # a universal2 wheel cannot vendor an arm64-only libsodium: the error says why the file it found
+    # does not count, instead of claiming the library is not there
+    lipo = find_tool("llvm-lipo")
+    if lipo is None:
+        pytest.skip("llvm-lipo missing")
+    requirement, platforms, _options = WHEELS["pyzmq-universal2"]
+    unrepaired, libdir = unrepair_macos(fetch_wheel(requirement, platforms), tmp_path / "unrepair")
+    sodium = libdir / "libsodium.26.dylib"
+    thin = tmp_path / sodium.name
+    subprocess.run([lipo, str(sodium), "-thin", "arm64", "-output", str(thin)], check=True)
+    os.replace(thin, sodium)
+    result = wheelrepair("repair", "--lib-path", str(libdir), "-w", str(tmp_path / "out"), str(unrepaired))
+    assert result.returncode != 0 and not (tmp_path / "out").exists()
+    (line,) = result.stderr.strip().splitlines()
+    assert f"{sodium} (holds arm64, not x86_64)" in line and "libzmq.5.dylib" in line

@@ -6,7 +6,17 @@ import hashlib
 import struct
 from dataclasses import dataclass
 
-from .layout import LC_CODE_SIGNATURE, MH_EXECUTE, MachOFormatError, SliceLayout, page_size, parse_slice
+from .layout import (
+    LC_BUILD_VERSION,
+    LC_CODE_SIGNATURE,
+    LC_VERSION_MIN_MACOSX,
+    MH_EXECUTE,
+    PLATFORM_MACOS,
+    MachOFormatError,
+    SliceLayout,
+    page_size,
+    parse_slice,
+)
 
 CSMAGIC_EMBEDDED_SIGNATURE = 0xFADE0CC0
 CSMAGIC_CODEDIRECTORY = 0xFADE0C02
@@ -25,7 +35,11 @@ _HASHES = {1: "sha1", CS_HASHTYPE_SHA256: "sha256", 3: "sha256", 4: "sha384"}
 
 _CD_VERSION = 0x20400
 _CD_HEADER = struct.Struct(">9I4B4I4Q")  # CodeDirectory fields up to and including execSegFlags
-_HASH_SIZE = 32
+#: (hashlib name, hash type, digest size) of the code directories this module writes.
+_SHA1 = ("sha1", 1, 20)
+_SHA256 = ("sha256", CS_HASHTYPE_SHA256, 32)
+#: macOS 10.11.4, nibble-packed as in version load commands.
+_FIRST_SHA256_MACOS = 0x000A0B04
 _PAGE_SHIFT = 12
 _PAGE = 1 << _PAGE_SHIFT
 #: Special slots: -1 Info.plist (absent: zero hash), -2 requirements.
@@ -77,15 +91,20 @@ def _site(layout: SliceLayout) -> _SignatureSite:
 
 
 def sign(image: bytes, identifier: str) -> bytes:
-    """``image`` (one thin Mach-O that has an LC_CODE_SIGNATURE) with a fresh ad-hoc signature."""
+    """``image`` (one thin Mach-O that has an LC_CODE_SIGNATURE) with a fresh ad-hoc signature.
+
+    Like codesign, an image that runs on macOS before 10.11.4 gets a SHA-1 code directory in slot 0
+    (the only kind those kernels accept; dyld refuses to load a library they reject) and a SHA-256 one
+    as the first alternate; later systems read the SHA-256 one."""
     layout = parse_slice(image)
     site = _site(layout)
     ident = identifier.encode("utf-8", "surrogateescape") + b"\0"
     code_limit = site.dataoff
     n_code = -(-code_limit // _PAGE)
-    cd_size = _CD_HEADER.size + len(ident) + (_SPECIAL_SLOTS + n_code) * _HASH_SIZE
-    blobs_size = cd_size + len(_EMPTY_REQUIREMENTS) + len(_EMPTY_CMS)
-    superblob_size = 12 + 3 * 8 + blobs_size
+    kinds = (_SHA1, _SHA256) if _runs_before_sha256_kernels(layout) else (_SHA256,)
+    cd_sizes = [_CD_HEADER.size + len(ident) + (_SPECIAL_SLOTS + n_code) * size for _, _, size in kinds]
+    first = 12 + (len(kinds) + 2) * 8
+    superblob_size = first + sum(cd_sizes) + len(_EMPTY_REQUIREMENTS) + len(_EMPTY_CMS)
     datasize = -(-superblob_size // 16) * 16
 
     # The header is hashed too, so the new sizes go in before any page hash is taken.
@@ -107,31 +126,48 @@ def sign(image: bytes, identifier: str) -> bytes:
     text = layout.segment("__TEXT")
     exec_base, exec_limit = (text.fileoff, text.filesize) if text else (0, 0)
     exec_flags = CS_EXECSEG_MAIN_BINARY if layout.header.filetype == MH_EXECUTE else 0
-    hash_offset = _CD_HEADER.size + len(ident) + _SPECIAL_SLOTS * _HASH_SIZE
-    counts = (_SPECIAL_SLOTS, n_code, code_limit)
-    page_info = (_HASH_SIZE, CS_HASHTYPE_SHA256, 0, _PAGE_SHIFT)  # hash size, type, platform, log2 page
-    unused = (0, 0, 0, 0, 0)  # spare2, scatterOffset, teamOffset, spare3, codeLimit64 (images > 4 GiB)
-    header = _CD_HEADER.pack(
-        CSMAGIC_CODEDIRECTORY, cd_size, _CD_VERSION, CS_ADHOC, hash_offset, _CD_HEADER.size,
-        *counts, *page_info, *unused, exec_base, exec_limit, exec_flags,
-    )  # fmt: skip
-    special = hashlib.sha256(_EMPTY_REQUIREMENTS).digest() + bytes(_HASH_SIZE)  # slot -2, then slot -1
+    directories = []
     with memoryview(out) as view:
-        pages = b"".join(hashlib.sha256(view[k : k + _PAGE]).digest() for k in range(0, code_limit, _PAGE))
-    code_directory = header + ident + special + pages
-    assert len(code_directory) == cd_size
+        for (algorithm, hash_type, size), cd_size in zip(kinds, cd_sizes):
+            hash_offset = _CD_HEADER.size + len(ident) + _SPECIAL_SLOTS * size
+            counts = (_SPECIAL_SLOTS, n_code, code_limit)
+            page_info = (size, hash_type, 0, _PAGE_SHIFT)  # hash size, type, platform, log2 page
+            unused = (0, 0, 0, 0, 0)  # spare2, scatterOffset, teamOffset, spare3, codeLimit64 (> 4 GiB)
+            header = _CD_HEADER.pack(
+                CSMAGIC_CODEDIRECTORY, cd_size, _CD_VERSION, CS_ADHOC, hash_offset, _CD_HEADER.size,
+                *counts, *page_info, *unused, exec_base, exec_limit, exec_flags,
+            )  # fmt: skip
+            # slot -2 (requirements), then slot -1 (Info.plist: none)
+            special = hashlib.new(algorithm, _EMPTY_REQUIREMENTS).digest() + bytes(size)
+            pages = b"".join(
+                hashlib.new(algorithm, view[k : k + _PAGE]).digest() for k in range(0, code_limit, _PAGE)
+            )
+            directories.append(header + ident + special + pages)
+            assert len(directories[-1]) == cd_size
 
-    first = 12 + 3 * 8
-    index = [
-        (CSSLOT_CODEDIRECTORY, first),
-        (CSSLOT_REQUIREMENTS, first + cd_size),
-        (CSSLOT_SIGNATURESLOT, first + cd_size + len(_EMPTY_REQUIREMENTS)),
-    ]
-    superblob = struct.pack(">3I", CSMAGIC_EMBEDDED_SIGNATURE, superblob_size, len(index))
-    superblob += b"".join(struct.pack(">2I", slot, offset) for slot, offset in index)
-    superblob += code_directory + _EMPTY_REQUIREMENTS + _EMPTY_CMS
+    # codesign's order: code directory, requirements, alternate code directories, CMS wrapper
+    slots = [(CSSLOT_CODEDIRECTORY, directories[0]), (CSSLOT_REQUIREMENTS, _EMPTY_REQUIREMENTS)]
+    slots += [(CSSLOT_ALTERNATE_CODEDIRECTORIES + k, cd) for k, cd in enumerate(directories[1:])]
+    slots.append((CSSLOT_SIGNATURESLOT, _EMPTY_CMS))
+    superblob = struct.pack(">3I", CSMAGIC_EMBEDDED_SIGNATURE, superblob_size, len(slots))
+    offset = first
+    for slot, blob in slots:
+        superblob += struct.pack(">2I", slot, offset)
+        offset += len(blob)
+    superblob += b"".join(blob for _, blob in slots)
     out += superblob + bytes(datasize - superblob_size)
     return bytes(out)
+
+
+def _runs_before_sha256_kernels(layout: SliceLayout) -> bool:
+    """True when the image's minimum macOS is older than 10.11.4, the first to accept SHA-256 code
+    directories (Apple silicon images never are)."""
+    for command in layout.commands:
+        if command.cmd == LC_VERSION_MIN_MACOSX:
+            return layout.u32(command, 8) < _FIRST_SHA256_MACOS
+        if command.cmd == LC_BUILD_VERSION and layout.u32(command, 8) == PLATFORM_MACOS:
+            return layout.u32(command, 12) < _FIRST_SHA256_MACOS
+    return False
 
 
 def signature_valid(image: bytes | memoryview) -> bool:

@@ -44,17 +44,24 @@ class DyldResolver:
         if name.startswith(_EXECUTABLE):
             return Resolution(None, ("@executable_path is the Python executable",))
         archs = frozenset(requester.binary.archs)
+        refused: list[str] = []
 
         def accept(binary: Binary) -> bool:
-            return binary.format == "macho" and archs <= frozenset(binary.archs)
+            reason = _refusal(binary, archs)
+            if reason is not None:
+                refused.append(reason)
+            return reason is None
 
         searched: list[str] = []
         leaf = name.rsplit("/", 1)[-1]
         for candidate in self._candidates(name, leaf, chain, searched):
-            searched.append(str(candidate))
+            refused.clear()
             found = self.ctx.lookup(candidate, accept)
             if found is not None:
-                return Resolution(found, tuple(searched))
+                return Resolution(found, (*searched, str(candidate)))
+            # a file that is there but unusable is named with the reason, or the message would claim
+            # the library was not found where it plainly is
+            searched.append(f"{candidate} ({refused[-1]})" if refused else str(candidate))
         return Resolution(None, tuple(searched))
 
     def _candidates(
@@ -88,6 +95,16 @@ class DyldResolver:
         if search_path.startswith("/"):
             return normalize(PurePosixPath(search_path))
         return None
+
+
+def _refusal(binary: Binary, archs: frozenset[str]) -> str | None:
+    """Why dyld would pass over ``binary`` for a requester holding ``archs`` (None: it would load it)."""
+    if binary.format != "macho":
+        return "not a Mach-O file"
+    lacking = archs - frozenset(binary.archs)
+    if lacking:
+        return f"holds {'+'.join(binary.archs)}, not {' and '.join(sorted(lacking))}"
+    return None
 
 
 def _split(value: str) -> list[str]:
