@@ -112,3 +112,13 @@ def test_needed_on_a_text_file_is_one_line(tmp_path: Path) -> None:
     result = run("needed", str(text))
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0 and "notes.txt" in result.stderr
+
+
+def test_unwritable_output_directory_is_one_line(tmp_path: Path, real_so: bytes) -> None:
+    wheel = make_wheel(tmp_path, {"demo/x.so": real_so})
+    blocked = tmp_path / "file"
+    blocked.write_text("not a directory")
+    result = run("repair", str(wheel), "-w", str(blocked / "sub"))
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "cannot write to" in result.stderr

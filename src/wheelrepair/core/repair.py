@@ -226,7 +226,12 @@ def repair(path: Path, out_dir: Path, options: RepairOptions) -> RepairResult:
         )
         tags = (verdict.tag,) if options.only_plat else verdict.tags or (verdict.tag,)
         new_name, tag_lines = retag(archive.metadata, tags)
-        out_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=out_dir, prefix=".wheelrepair-probe-"):
+                pass  # writable: fail here, in one line, not halfway through writing
+        except OSError as err:
+            raise UsageError(f"cannot write to {out_dir}: {err.strerror or err}", subject=name) from None
         output = out_dir / new_name
         if plan.changes_nothing and new_name == name:
             if output.resolve() != Path(path).resolve():
