@@ -6,10 +6,10 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from wheelrepair.core.model import BinaryEdit
 from wheelrepair.formats import backend_for
 from wheelrepair.formats.elf.backend import ElfBackend, edit_request
 from wheelrepair.formats.elf.reader import read_elf
+from wheelrepair.model import BinaryEdit
 
 from .conftest import NativeLibs
 from .toolchain import readelf_dynamic, real_load

@@ -14,9 +14,9 @@ from elftools.elf.elffile import ELFFile
 from elftools.elf.gnuversions import GNUVerNeedSection
 
 from tests.fixtures.pypi import fetch_wheel
-from wheelrepair.core.model import Binary
 from wheelrepair.errors import InvalidBinary
 from wheelrepair.formats.elf.reader import needed_extent, read_elf, sniff
+from wheelrepair.model import Binary
 
 from .conftest import CROSS_TARGETS, NativeLibs
 from .toolchain import readelf_dynamic, readelf_header

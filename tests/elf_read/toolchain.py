@@ -10,8 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from wheelrepair.core.model import Binary
 from wheelrepair.formats.elf.reader import read_elf, sniff
+from wheelrepair.model import Binary
 
 
 def gcc(out: Path, source: str, *flags: str, cxx: bool = False, shared: bool = True) -> Path:

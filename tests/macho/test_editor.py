@@ -12,10 +12,10 @@ import pytest
 
 from tests.fixtures.macho_build import EXT_C, MachOSet, compile_object, find_tool, link_bundle, lipo
 from tests.macho import sigcheck
-from wheelrepair.core.model import BinaryEdit
 from wheelrepair.errors import EditError, UsageError
 from wheelrepair.formats.base import PatchRequest
 from wheelrepair.formats.macho.backend import MachOBackend
+from wheelrepair.model import BinaryEdit
 
 BACKEND = MachOBackend()
 CS_ADHOC = 0x2

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from tests.fixtures.macho_build import LIBB_C, MachOSet, build_dylib, link_bundle, lipo
-from wheelrepair.core.model import Binary
 from wheelrepair.formats.macho.backend import MachOBackend
+from wheelrepair.model import Binary
 from wheelrepair.policy import platform_for_format
 from wheelrepair.policy.macos import MacOSPlatform
 

@@ -13,8 +13,8 @@ import pytest
 
 from tests.fixtures.pypi import fetch_wheel
 from tests.macho import dyldwalk, sigcheck
-from wheelrepair.core.model import BinaryEdit
 from wheelrepair.formats.macho.backend import MachOBackend
+from wheelrepair.model import BinaryEdit
 
 pytestmark = pytest.mark.network
 BACKEND = MachOBackend()

@@ -17,9 +17,9 @@ from tests.fixtures.macho_build import (
     compile_object,
     link_bundle,
 )
-from wheelrepair.core.model import Binary
 from wheelrepair.formats.base import WHEEL_ROOT, Loaded, SearchContext
 from wheelrepair.formats.macho.backend import MachOBackend
+from wheelrepair.model import Binary
 
 BACKEND = MachOBackend()
 

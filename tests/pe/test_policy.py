@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from wheelrepair.core.model import Binary
 from wheelrepair.formats.pe.reader import read_binary
+from wheelrepair.model import Binary
 from wheelrepair.policy import platform_for_format
 from wheelrepair.policy.windows import WindowsPlatform
 

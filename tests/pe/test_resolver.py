@@ -9,10 +9,10 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
-from wheelrepair.core.model import Binary
 from wheelrepair.formats.base import WHEEL_ROOT, Loaded, SearchContext
 from wheelrepair.formats.pe.reader import read_binary
 from wheelrepair.formats.pe.resolver import PEResolver
+from wheelrepair.model import Binary
 
 
 def read(path: Path) -> Binary:

@@ -15,10 +15,10 @@ import pytest
 from tests.elf_read.toolchain import gcc, zig_cc
 from tests.fixtures.pypi import fetch_wheel
 from tests.fixtures.wheels import make_wheel
-from wheelrepair.core.model import Binary, Verdict
 from wheelrepair.formats.base import WHEEL_ROOT, Loaded, SearchContext
 from wheelrepair.formats.elf.reader import read_elf, sniff
 from wheelrepair.formats.elf.resolver import ElfResolver
+from wheelrepair.model import Binary, Verdict
 from wheelrepair.policy.manylinux import LinuxPlatform, policies_for
 
 INIT = "void *PyInit__ext(void) { return 0; }\n"

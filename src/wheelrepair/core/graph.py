@@ -14,9 +14,9 @@ from collections import deque
 from collections.abc import Mapping, Sequence
 
 from ..formats.base import Loaded, Location, Resolver
+from ..model import Action, Dependency, DependencyGraph, Node
 from ..policy.base import Platform
 from .exclude import GlobSet
-from .model import Action, Dependency, DependencyGraph, Node
 from .scan import ScannedBinary
 
 # When one (requester, name) pair is reached along several chains, the answer that lets the wheel

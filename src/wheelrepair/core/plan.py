@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 from ..errors import NotRepairable
 from ..formats.base import WHEEL_ROOT, Backend, Loaded, Resolver, in_wheel
+from ..model import Action, BinaryEdit, DependencyGraph, Node, RepairPlan, VendoredLibrary, Verdict
 from .exclude import GlobSet
-from .model import Action, BinaryEdit, DependencyGraph, Node, RepairPlan, VendoredLibrary, Verdict
 from .naming import file_sha256, name_digest
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from ..errors import InvalidBinary, MissingDependency, NotRepairable, PolicyViolation, UsageError
 from ..formats import backend_named
 from ..formats.base import Backend, Resolver, SearchContext
+from ..model import Action, Binary, Dependency, DependencyGraph, RepairPlan, Verdict
 from ..options import RepairOptions
 from ..policy import platform_for_format
 from ..policy.base import Platform
@@ -27,7 +28,6 @@ from ..wheel.metadata import WheelMetadata, installed_path, retag
 from ..wheel.writer import write_wheel
 from .exclude import GlobSet
 from .graph import build_graph
-from .model import Action, Binary, Dependency, DependencyGraph, RepairPlan, Verdict
 from .plan import PlanInputs, plan_repair
 from .scan import ScannedBinary, scan_wheel
 

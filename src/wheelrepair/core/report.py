@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..model import Action, Verdict
 from ..policy import platform_name
-from .model import Action, Verdict
 from .repair import Analysis, RepairResult
 
 

@@ -16,11 +16,11 @@ from typing import cast
 from ..errors import InvalidBinary
 from ..formats import backend_for, backend_named
 from ..formats.base import WHEEL_ROOT, Backend, ByteSource
+from ..model import Binary
 from ..policy import format_for_tag
 from ..wheel.archive import WheelArchive
 from ..wheel.metadata import installed_path
 from ..wheel.stream import member_bytes
-from .model import Binary
 
 _HEAD = 64
 #: Below this many bytes of binaries, starting worker processes costs more than it saves.

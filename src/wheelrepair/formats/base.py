@@ -16,7 +16,7 @@ from functools import lru_cache
 from pathlib import Path, PurePosixPath
 from typing import ClassVar, Protocol, overload
 
-from ..core.model import Binary, BinaryEdit
+from ..model import Binary, BinaryEdit
 
 #: Where the wheel's files appear to resolvers: the installed site-packages directory.
 WHEEL_ROOT = PurePosixPath("/<wheel>")

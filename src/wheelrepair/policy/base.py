@@ -7,7 +7,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import ClassVar, Protocol
 
-from ..core.model import Binary, Verdict
+from ..model import Binary, Verdict
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,8 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
-from ..core.model import Binary, Reason, Rejection, Verdict
 from ..formats.macho.resolver import is_system
+from ..model import Binary, Reason, Rejection, Verdict
 from .base import PolicyInfo
 
 #: The architectures each tag suffix promises.

@@ -10,8 +10,8 @@ from functools import cache
 from pathlib import PurePosixPath
 from typing import ClassVar
 
-from ..core.model import Binary, Reason, Rejection, Verdict
 from ..formats.elf.resolver import is_musl
+from ..model import Binary, Reason, Rejection, Verdict
 from . import linux_data as data
 from .base import PolicyInfo
 

@@ -8,8 +8,8 @@ import re
 from collections.abc import Collection, Sequence
 from typing import ClassVar
 
-from ..core.model import Binary, Reason, Rejection, Verdict
 from ..formats.pe.system_dlls import is_system_dll, is_vendored_msvc_runtime
+from ..model import Binary, Reason, Rejection, Verdict
 from .base import PolicyInfo
 
 #: Normalized PE architecture (formats/pe/reader.py) -> wheel platform tag.

@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import ClassVar
 
-from ...core.model import Binary, BinaryEdit
+from ...model import Binary, BinaryEdit
 from ..base import ByteSource, PatchRequest, SearchContext
 from . import reader
 from .resolver import ElfResolver

@@ -12,8 +12,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 
-from ...core.model import Binary
 from ...errors import InvalidBinary
+from ...model import Binary
 from ..base import ByteSource
 
 MAGIC = b"\x7fELF"

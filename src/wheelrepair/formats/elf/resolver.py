@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator, Sequence
 from functools import lru_cache
 from pathlib import PurePosixPath
 
-from ...core.model import Binary
+from ...model import Binary
 from ..base import Loaded, Resolution, SearchContext, normalize
 from .ldconfig import ld_so_conf_dirs, musl_path_dirs
 

@@ -14,8 +14,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import ClassVar
 
-from ...core.model import Binary, BinaryEdit
 from ...errors import EditError, InvalidBinary, UsageError
+from ...model import Binary, BinaryEdit
 from ..base import PatchRequest, SearchContext
 from . import codesign
 from .editor import CommandEdit, edit_file, identifier

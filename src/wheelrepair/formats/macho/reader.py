@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import struct
 
-from ...core.model import Binary
 from ...errors import InvalidBinary
+from ...model import Binary
 from .fat import parse_fat
 from .layout import (
     DEPENDENCY_COMMANDS,

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import PurePosixPath
 
-from ...core.model import Binary
+from ...model import Binary
 from ..base import Loaded, Resolution, SearchContext, normalize
 
 SYSTEM_PREFIXES = ("/usr/lib/", "/System/Library/", "/System/iOSSupport/")

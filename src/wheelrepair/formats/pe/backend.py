@@ -8,8 +8,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import ClassVar
 
-from ...core.model import Binary, BinaryEdit
 from ...errors import UsageError
+from ...model import Binary, BinaryEdit
 from ..base import PatchRequest, SearchContext
 from . import loader
 from .editor import rewrite_file

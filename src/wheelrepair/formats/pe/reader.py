@@ -9,7 +9,7 @@ if it is missing that call fails, so repair vendors them like any other dependen
 
 from __future__ import annotations
 
-from ...core.model import Binary
+from ...model import Binary
 from .layout import IMAGE_FILE_DLL, MACHINES, PELayout, export_name, import_slots, parse_layout
 
 

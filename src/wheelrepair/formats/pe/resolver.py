@@ -24,7 +24,7 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import PurePosixPath
 
-from ...core.model import Binary
+from ...model import Binary
 from ..base import WHEEL_ROOT, Loaded, Location, Resolution, SearchContext
 
 _Accept = Callable[[Binary], bool]
