@@ -166,6 +166,12 @@ def check(wheels: tuple[Path, ...], exclude: tuple[str, ...], as_json: bool) -> 
 )
 @click.option("--strip", is_flag=True, help="Strip symbol tables and debug sections (ELF).")
 @click.option("-j", "--jobs", type=int, default=None, help="Repair this many wheels at once.")
+@click.option(
+    "--require-archs",
+    "require_archs",
+    metavar="ARCHS",
+    help="macOS: architectures every Mach-O file must hold (intel, universal2, or e.g. x86_64,arm64).",
+)
 @_json_option
 def repair(
     wheels: tuple[Path, ...],
@@ -178,6 +184,7 @@ def repair(
     no_mangle: tuple[str, ...],
     strip: bool,
     jobs: int | None,
+    require_archs: str | None,
     as_json: bool,
 ) -> None:
     """Copy the libraries each wheel needs into it, point its binaries at them, and retag it."""
@@ -190,6 +197,7 @@ def repair(
         no_mangle=no_mangle,
         strip=strip,
         jobs=jobs,
+        require_archs=require_archs,
     )
     if options.jobs > 1 and len(wheels) > 1:
         with ProcessPoolExecutor(max_workers=options.jobs) as pool:

@@ -110,4 +110,8 @@ def _from_environ(environ: Mapping[str, str]) -> dict[str, Any]:
                 raise UsageError(f"WHEELREPAIR_{key.upper()}={value!r} is not a whole number") from None
         else:
             out[key] = value
+    # The variable build backends and cibuildwheel set, honoured as delocate 0.12+ does.
+    target = environ.get("MACOSX_DEPLOYMENT_TARGET")
+    if target and "deployment_target" not in out:
+        out["deployment_target"] = target
     return out

@@ -15,5 +15,9 @@ class RepairOptions:
     no_mangle: tuple[str, ...] = ()
     strip: bool = False
     jobs: int = 1
+    #: macOS: MACOSX_DEPLOYMENT_TARGET, the oldest release the repaired wheel must support.
+    deployment_target: str | None = None
+    #: macOS: ``--require-archs`` (``intel``, ``universal2`` or a comma-separated list).
+    require_archs: str | None = None
     #: Where the options came from (a pyproject.toml path), for `show` to report.
     config_file: str | None = None

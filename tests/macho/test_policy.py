@@ -82,9 +82,12 @@ def test_missing_architecture_is_an_error_naming_the_library(tree: dict[str, Mac
     binaries = [("pkg/_ext.so", read(tree["fat"].ext)), ("pkg.libs/libb.dylib", read(tree["arm64"].libb))]
     verdict = PLATFORM.verdict(binaries, ["macosx_10_13_universal2"])
     assert verdict.tag is None
-    assert verdict.error == "pkg.libs/libb.dylib lacks x86_64 required by universal2"
+    # the refusal names what the file holds, minimums included
+    assert verdict.error == (
+        "pkg.libs/libb.dylib (arm64 macOS 11.0) lacks x86_64 required by macosx_10_13_universal2"
+    )
     intel = PLATFORM.verdict([("pkg/_ext.so", read(tree["x86_64"].ext))], ["macosx_11_0_arm64"])
-    assert intel.error == "pkg/_ext.so lacks arm64 required by arm64"
+    assert intel.error == "pkg/_ext.so (x86_64 macOS 10.13) lacks arm64 required by macosx_11_0_arm64"
 
 
 def test_tag_is_inferred_when_the_wheel_has_none(tree: dict[str, MachOSet]) -> None:

@@ -22,7 +22,7 @@ from ..formats.base import Backend, Resolver, SearchContext
 from ..model import Action, Binary, Dependency, DependencyGraph, RepairPlan, Verdict
 from ..options import RepairOptions
 from ..policy import platform_for_format
-from ..policy.base import Platform
+from ..policy.base import Context, Platform
 from ..wheel.archive import WheelArchive
 from ..wheel.metadata import WheelMetadata, installed_path, retag
 from ..wheel.writer import write_wheel
@@ -96,15 +96,27 @@ def analyze_scanned(
     resolver = backend.resolver(_context(scanned, backend, options, allow_host))
     wheel_only = backend.resolver(_context(scanned, backend, options, allow_host=False))
     graph = build_graph(scanned, resolver, platform, GlobSet.of(options.exclude), wheel_only)
-    verdict = judge(graph, platform, metadata, options.plat)
+    verdict = judge(graph, platform, metadata, options.plat, options)
     return Analysis(path, metadata, fmt, tuple(scanned), graph, verdict, options)
 
 
-def judge(graph: DependencyGraph, platform: Platform, metadata: WheelMetadata, plat: str | None) -> Verdict:
-    """The policy's verdict over every binary the repaired wheel will hold."""
+def judge(
+    graph: DependencyGraph,
+    platform: Platform,
+    metadata: WheelMetadata,
+    plat: str | None,
+    options: RepairOptions | None = None,
+) -> Verdict:
+    """The policy's verdict over every binary the repaired wheel will hold. ``options`` adds the
+    user's requirements beyond ``--plat`` (``check`` judges the wheel's own tags without them)."""
     binaries: list[tuple[str, Binary]] = [(k, graph.nodes[k].binary) for k in graph.roots]
     binaries += [(k, graph.nodes[k].binary) for k in graph.vendored]
-    return platform.verdict(binaries, metadata.platform_tags, plat, vendored=graph.vendored)
+    context = Context(
+        graph=graph,
+        deployment_target=options.deployment_target if options else None,
+        require_archs=options.require_archs if options else None,
+    )
+    return platform.verdict(binaries, metadata.platform_tags, plat, vendored=graph.vendored, context=context)
 
 
 def _context(
@@ -224,7 +236,8 @@ def repair(path: Path, out_dir: Path, options: RepairOptions) -> RepairResult:
             resolver,
             archive.read,
         )
-        tags = (verdict.tag,) if options.only_plat else verdict.tags or (verdict.tag,)
+        # a tag may be a compressed set (macosx_10_9_x86_64.macosx_12_0_arm64): --only-plat keeps it whole
+        tags = tuple(verdict.tag.split(".")) if options.only_plat else verdict.tags or (verdict.tag,)
         new_name, tag_lines = retag(archive.metadata, tags)
         try:
             out_dir.mkdir(parents=True, exist_ok=True)

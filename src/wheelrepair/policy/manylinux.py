@@ -13,7 +13,7 @@ from typing import ClassVar
 from ..formats.elf.resolver import is_musl
 from ..model import Binary, Reason, Rejection, Verdict
 from . import linux_data as data
-from .base import PolicyInfo
+from .base import Context, PolicyInfo
 
 ARCHS = tuple(data.GLIBC_ARCH_FIRST)
 
@@ -161,6 +161,7 @@ class LinuxPlatform:
         wheel_tags: Sequence[str],
         requested: str | None = None,
         vendored: Collection[str] = (),
+        context: Context | None = None,
     ) -> Verdict:
         if not binaries:
             return Verdict("linux", None, warnings=("no ELF binaries to judge",))

@@ -10,7 +10,7 @@ from typing import ClassVar
 
 from ..formats.pe.system_dlls import is_system_dll, is_vendored_msvc_runtime
 from ..model import Binary, Reason, Rejection, Verdict
-from .base import PolicyInfo
+from .base import Context, PolicyInfo
 
 #: Normalized PE architecture (formats/pe/reader.py) -> wheel platform tag.
 ARCH_TAGS = {"x86": "win32", "x86_64": "win_amd64", "arm64": "win_arm64"}
@@ -40,6 +40,7 @@ class WindowsPlatform:
         wheel_tags: Sequence[str],
         requested: str | None = None,
         vendored: Collection[str] = (),
+        context: Context | None = None,
     ) -> Verdict:
         if requested is not None and requested not in _TAG_ARCHS:
             known = ", ".join(_TAG_ARCHS)

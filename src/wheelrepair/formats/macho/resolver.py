@@ -6,17 +6,25 @@ of the requester and of every image above it on the load chain, nearest first), 
 (by leaf name), then DYLD_FALLBACK_LIBRARY_PATH (by leaf name). ``@executable_path`` is the Python
 interpreter at run time, which a repair cannot know, so it is reported and never guessed. Libraries of
 the OS (``/usr/lib``, ``/System/Library``) live in the shared cache and are never looked up on disk.
-A candidate is accepted only if it holds every architecture the requester has.
+A candidate is accepted only if it holds every architecture of the requester's slices that need the
+name (a fat file whose slices were linked apart may need a different library per slice). A relative
+LC_RPATH is relative to the process's current directory, for dyld as for delocate: it is searched
+there, with a warning, because a build tree's ``libs/`` is usually what it means.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import sys
 from collections.abc import Sequence
+from functools import cache
 from pathlib import PurePosixPath
 
 from ...model import Binary
-from ..base import Loaded, Resolution, SearchContext, normalize
+from ..base import WHEEL_ROOT, Loaded, Resolution, SearchContext, in_wheel, normalize
+
+log = logging.getLogger("wheelrepair")
 
 SYSTEM_PREFIXES = ("/usr/lib/", "/System/Library/", "/System/iOSSupport/")
 _EXECUTABLE = "@executable_path"
@@ -26,6 +34,13 @@ _RPATH = "@rpath"
 
 def is_system(name: str) -> bool:
     return name.startswith(SYSTEM_PREFIXES)
+
+
+def archs_needing(binary: Binary, name: str) -> frozenset[str]:
+    """The architectures of ``binary`` whose slice loads ``name`` (all of them for a thin file, or
+    when no slice names it)."""
+    found = frozenset(s.archs[0] for s in binary.slices if name in s.needed)
+    return found or frozenset(binary.archs)
 
 
 class DyldResolver:
@@ -43,7 +58,7 @@ class DyldResolver:
             return Resolution(None, ("provided by macOS (dyld shared cache)",))
         if name.startswith(_EXECUTABLE):
             return Resolution(None, ("@executable_path is the Python executable",))
-        archs = frozenset(requester.binary.archs)
+        archs = archs_needing(requester.binary, name)
         refused: list[str] = []
 
         def accept(binary: Binary) -> bool:
@@ -89,12 +104,16 @@ class DyldResolver:
 
     def expand(self, search_path: str, loader: Loaded) -> PurePosixPath | None:
         """The directory an LC_RPATH entry of ``loader`` names, or None when it depends on the
-        executable or on the current directory."""
+        executable. A relative entry names a directory under the current one."""
         if search_path == _LOADER or search_path.startswith(_LOADER + "/"):
             return normalize(PurePosixPath(str(loader.path.parent) + search_path[len(_LOADER) :]))
         if search_path.startswith("/"):
             return normalize(PurePosixPath(search_path))
-        return None
+        if search_path.startswith("@"):
+            return None
+        directory = normalize(PurePosixPath(os.getcwd()) / search_path)
+        _warn_relative(search_path, _shown(loader.path), str(directory))
+        return directory
 
 
 def _refusal(binary: Binary, archs: frozenset[str]) -> str | None:
@@ -105,6 +124,21 @@ def _refusal(binary: Binary, archs: frozenset[str]) -> str | None:
     if lacking:
         return f"holds {'+'.join(binary.archs)}, not {' and '.join(sorted(lacking))}"
     return None
+
+
+@cache
+def _warn_relative(entry: str, image: str, directory: str) -> None:
+    """Once per entry and image: the result depends on where the command runs."""
+    log.warning(
+        "%s: LC_RPATH %r is relative; dyld resolves it against the current directory, searched as %s",
+        image,
+        entry,
+        directory,
+    )
+
+
+def _shown(path: PurePosixPath) -> str:
+    return str(path.relative_to(WHEEL_ROOT)) if in_wheel(path) else str(path)
 
 
 def _split(value: str) -> list[str]:
