@@ -225,6 +225,40 @@ def _unwrap(outcome: dict[str, Any] | WheelRepairError) -> dict[str, Any]:
 
 
 @main.command(context_settings=_CONTEXT)
+@click.argument("first", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("second", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "-w",
+    "--wheel-dir",
+    "wheel_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("wheelhouse"),
+    show_default=True,
+    help="Directory for the merged wheel.",
+)
+@click.option(
+    "--require-archs",
+    "require_archs",
+    metavar="ARCHS",
+    help="Architectures every Mach-O file of the merged wheel must hold (e.g. universal2).",
+)
+@_json_option
+def merge(first: Path, second: Path, wheel_dir: Path, require_archs: str | None, as_json: bool) -> None:
+    """Merge two builds of one project for different CPUs (thin arm64 and x86_64 macOS wheels) into
+    one wheel: binaries both hold are fused into universal files."""
+    from .core.merge import merge as merge_wheels
+    from .core.report import merge_report
+
+    options = _options(require_archs=require_archs)
+    _run_each(
+        [first],
+        lambda w: merge_report(merge_wheels(first, second, wheel_dir, options)),
+        render.merge,
+        as_json,
+    )
+
+
+@main.command(context_settings=_CONTEXT)
 @click.argument("binary", type=click.Path(dir_okay=False, path_type=Path))
 @_json_option
 def needed(binary: Path, as_json: bool) -> None:

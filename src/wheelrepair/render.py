@@ -141,6 +141,18 @@ def repair(report: Mapping[str, Any]) -> None:
         stderr.print(f"[yellow]warning:[/] {warning}")
 
 
+def merge(report: Mapping[str, Any]) -> None:
+    first, second = (path.rsplit("/", 1)[-1] for path in report["inputs"])
+    stdout.print(f"{first} + {second} -> [bold]{report['output']}[/]")
+    stdout.print(f"  tags: {', '.join(report['tags'])}")
+    for member in report.get("fused", []):
+        stdout.print(f"  fused {member}")
+    for member in report.get("added", []):
+        stdout.print(f"  added {member}")
+    for warning in report.get("warnings", []):
+        stderr.print(f"[yellow]warning:[/] {warning}")
+
+
 def needed(rows: Mapping[str, Any]) -> None:
     for key in ("soname", "install_name", "export_name", "arch", "interpreter", "min_os"):
         if rows.get(key):

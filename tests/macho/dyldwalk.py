@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path
 
 from tests.macho import sigcheck
@@ -33,22 +32,12 @@ def install(wheel: Path, dest: Path) -> list[Path]:
     return found
 
 
-@dataclass(frozen=True)
-class _Image:
-    archs: frozenset[str]
-    needed: tuple[str, ...]
-    weak: frozenset[str]
-    rpaths: tuple[str, ...]
+class _Slices(dict[Path, dict[str, sigcheck.SliceInfo]]):
+    """Each file's slices by architecture, read once per walk."""
 
-
-def _load(path: Path) -> _Image:
-    slices = sigcheck.commands(path)
-    return _Image(
-        frozenset(s.arch for s in slices),
-        tuple(dict.fromkeys(n for s in slices for n in s.needed)),
-        frozenset(n for s in slices for n in s.weak),
-        tuple(dict.fromkeys(r for s in slices for r in s.rpaths)),
-    )
+    def __missing__(self, path: Path) -> dict[str, sigcheck.SliceInfo]:
+        self[path] = {s.arch: s for s in sigcheck.commands(path)}
+        return self[path]
 
 
 def _expand(entry: str, owner: Path) -> Path | None:
@@ -58,23 +47,31 @@ def _expand(entry: str, owner: Path) -> Path | None:
 
 
 def unresolved(root: Path, binaries: list[Path]) -> list[str]:
-    """Every (binary, needed name) dyld could not satisfy from inside ``root`` (weak ones excepted)."""
+    """Every (binary, needed name) dyld could not satisfy from inside ``root`` (weak ones excepted).
+
+    dyld maps one slice of a fat file, so the walk runs once per architecture: a slice's names are
+    looked up through the LC_RPATHs of the same architecture's slices up the chain, and what they
+    find must hold that architecture."""
+    slices = _Slices()
     problems: list[str] = []
-    seen: set[tuple[Path, tuple[Path, ...]]] = set()
-    stack: list[tuple[Path, tuple[Path, ...]]] = [(b, (b,)) for b in binaries]
+    seen: set[tuple[str, Path, tuple[Path, ...]]] = set()
+    stack: list[tuple[str, Path, tuple[Path, ...]]] = [
+        (arch, b, (b,)) for b in binaries for arch in slices[b]
+    ]
     while stack:
-        image, chain = stack.pop()
-        if (image, chain[:-1]) in seen or len(chain) > 16:
+        arch, image, chain = stack.pop()
+        if (arch, image, chain[:-1]) in seen or len(chain) > 16:
             continue
-        seen.add((image, chain[:-1]))
-        info = _load(image)
+        seen.add((arch, image, chain[:-1]))
+        info = slices[image][arch]
         for name in info.needed:
             if name.startswith(_SYSTEM):
                 continue
             candidates: list[Path] = []
             if name.startswith("@rpath/"):
                 for owner in reversed(chain):
-                    for entry in _load(owner).rpaths:
+                    owner_slice = slices[owner].get(arch)
+                    for entry in owner_slice.rpaths if owner_slice else []:
                         directory = _expand(entry, owner)
                         if directory is not None:
                             candidates.append(directory / name[len("@rpath/") :])
@@ -83,12 +80,12 @@ def unresolved(root: Path, binaries: list[Path]) -> list[str]:
             elif name.startswith("/"):
                 candidates.append(Path(name))
             hit = next(
-                (c for c in candidates if root in c.parents and c.is_file() and info.archs <= _load(c).archs),
+                (c for c in candidates if root in c.parents and c.is_file() and arch in slices[c]),
                 None,
             )
             if hit is None:
                 if name not in info.weak:
                     problems.append(f"{image.relative_to(root)}: {name}")
             elif hit not in chain:
-                stack.append((hit, (*chain, hit)))
-    return problems
+                stack.append((arch, hit, (*chain, hit)))
+    return sorted(set(problems))

@@ -7,6 +7,7 @@ from typing import Any
 
 from ..model import Action, Verdict
 from ..policy import platform_name
+from .merge import MergeResult
 from .repair import Analysis, RepairResult
 
 
@@ -111,3 +112,15 @@ def repair_report(result: RepairResult) -> dict[str, Any]:
         }
     )
     return report
+
+
+def merge_report(result: MergeResult) -> dict[str, Any]:
+    return {
+        "wheel": result.inputs[0].name,
+        "inputs": [str(p) for p in result.inputs],
+        "output": str(result.output),
+        "tags": list(result.tags),
+        "fused": list(result.fused),
+        "added": list(result.added),
+        "warnings": list(result.warnings),
+    }

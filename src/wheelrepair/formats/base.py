@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path, PurePosixPath
-from typing import ClassVar, Protocol, overload
+from typing import ClassVar, Protocol, overload, runtime_checkable
 
 from ..model import Binary, BinaryEdit
 
@@ -236,4 +236,15 @@ class Backend(Protocol):
         ``users`` the wheel binaries that need any of them, ``members`` every member path of the
         wheel. Windows returns the patched ``__init__.py`` files here; ELF and Mach-O return {}.
         """
+        ...
+
+
+@runtime_checkable
+class Fuser(Protocol):
+    """A format whose files for different CPUs combine into one (Mach-O universal files): what
+    ``wheelrepair merge`` needs of a backend, beyond ``Backend``."""
+
+    def fuse(self, first: bytes, second: bytes, name: str) -> bytes:
+        """One file holding the architectures of both; ``NotRepairable`` naming ``name`` if they
+        hold different code for the same architecture."""
         ...

@@ -14,12 +14,13 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import ClassVar
 
-from ...errors import EditError, InvalidBinary, UsageError
+from ...errors import EditError, InvalidBinary, NotRepairable, UsageError
 from ...model import Binary, BinaryEdit
 from ..base import PatchRequest, SearchContext
 from . import codesign
 from .editor import CommandEdit, edit_file, identifier
 from .fat import build_fat, is_fat, parse_fat
+from .fuse import FuseError, fuse
 from .layout import (
     KNOWN_CPU_TYPES,
     LC_CODE_SIGNATURE,
@@ -113,6 +114,12 @@ class MachOBackend:
             "min_os": {s.archs[0]: _version(s.min_os) for s in (binary.slices or (binary,))},
             "signed": binary.signed,
         }
+
+    def fuse(self, first: bytes, second: bytes, name: str) -> bytes:
+        try:
+            return fuse(first, second)
+        except FuseError as err:
+            raise NotRepairable(str(err), subject=name) from None
 
     def library_filename(self, name: str, source: str, digest: str) -> str:
         leaf = name.rsplit("/", 1)[-1] or os.path.basename(source)
