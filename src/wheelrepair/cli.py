@@ -287,6 +287,7 @@ def needed(binary: Path, as_json: bool) -> None:
         "rpath": list(parsed.rpaths),
         "runpath": list(parsed.runpaths),
         "min_os": ".".join(map(str, parsed.min_os)) if parsed.min_os else None,
+        "min_os_by_arch": parsed.min_os_by_arch,
     }
     if as_json:
         render.print_json(document)

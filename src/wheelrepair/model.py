@@ -51,6 +51,16 @@ class Binary:
     def arch(self) -> str:
         return self.archs[0] if len(self.archs) == 1 else "+".join(self.archs)
 
+    @property
+    def min_os_by_arch(self) -> dict[str, str]:
+        """Each architecture's minimum OS as text (``{"x86_64": "10.9", "arm64": "12.0"}``); empty
+        for formats without one."""
+        return {
+            item.archs[0]: ".".join(map(str, item.min_os))
+            for item in (self.slices or (self,))
+            if item.min_os is not None
+        }
+
 
 class Action(str, Enum):
     """What repair does with one dependency."""

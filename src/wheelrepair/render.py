@@ -76,7 +76,11 @@ def show(report: Mapping[str, Any]) -> None:
                 grow(node, path, seen | {path})
 
     for binary in report.get("binaries", []):
-        branch = tree.add(f"[bold]{binary['path']}[/]  [dim]{binary['arch']}, {size_text(binary['size'])}[/]")
+        minimums = binary.get("min_os_by_arch") or {}
+        macos = (", macOS " + ", ".join(f"{a} {v}" for a, v in minimums.items())) if minimums else ""
+        branch = tree.add(
+            f"[bold]{binary['path']}[/]  [dim]{binary['arch']}, {size_text(binary['size'])}{macos}[/]"
+        )
         grow(branch, binary["path"], frozenset({binary["path"]}))
     if not report.get("binaries"):
         tree.add("[dim]no binaries for its platform[/]")
@@ -154,8 +158,12 @@ def merge(report: Mapping[str, Any]) -> None:
 
 
 def needed(rows: Mapping[str, Any]) -> None:
+    by_arch = rows.get("min_os_by_arch") or {}
     for key in ("soname", "install_name", "export_name", "arch", "interpreter", "min_os"):
-        if rows.get(key):
+        if key == "min_os" and len(by_arch) > 1:
+            # a fat file: each slice has its own minimum, and the tag follows each
+            stdout.print("min_os: " + ", ".join(f"{arch} {version}" for arch, version in by_arch.items()))
+        elif rows.get(key):
             stdout.print(f"{key}: {rows[key]}")
     for name in rows.get("needed", []):
         stdout.print(name)

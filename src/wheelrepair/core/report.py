@@ -68,6 +68,7 @@ def show_report(analysis: Analysis) -> dict[str, Any]:
                 "needed": list(s.binary.needed),
                 "rpath": list(s.binary.rpaths),
                 "runpath": list(s.binary.runpaths),
+                "min_os_by_arch": s.binary.min_os_by_arch,
             }
             for s in analysis.scanned
         ],
