@@ -131,7 +131,9 @@ def test_slices_needing_different_minimums_get_a_tag_each(tmp_path: Path) -> Non
     intel = repaired(tmp_path, thin_wheel(tmp_path, "x86_64"))
     output, _ = merged(arm, intel, tmp_path / "out")
     tag = output.name.rsplit("-", 1)[1][: -len(".whl")]
-    assert tag == "macosx_10_13_x86_64.macosx_12_0_arm64" == delocate_tag(intel, arm, output, tmp_path)
+    assert tag == "macosx_10_13_x86_64.macosx_12_0_arm64"
+    # delocate lists the same tags in the order it met the files; the order means nothing to pip
+    assert set(tag.split(".")) == set(delocate_tag(intel, arm, output, tmp_path).split("."))
     assert wheelrepair("check", str(output)).returncode == 0
 
 

@@ -130,9 +130,10 @@ def test_tag_agrees_with_delocate(name: str, tmp_path: Path) -> None:
     theirs, refused = delocate_name(wheel.name, output, tmp_path / "unpacked", case.target)
     assert refused == set()
     tag = output.name.rsplit("-", 1)[1][: -len(".whl")]
-    assert tag == (case.ours or theirs)
+    # delocate lists split tags in the order it met the files; the order means nothing to pip
+    assert set(tag.split(".")) == set((case.ours or theirs).split("."))
     if case.ours:
-        assert theirs != case.ours  # the documented difference is still a difference
+        assert set(theirs.split(".")) != set(case.ours.split("."))  # the documented difference holds
     with zipfile.ZipFile(output) as zf:
         wheel_file = zf.read("demo-1.0.dist-info/WHEEL").decode()
     assert sorted(

@@ -155,7 +155,7 @@ def test_candidates_must_hold_every_arch_of_the_requester(
         "@rpath/libb.dylib", [arm_ext]
     )
     assert only_intel.location is None
-    assert f"{intel / 'libb.dylib'} (holds x86_64, not arm64)" in only_intel.searched
+    assert f"{intel / 'libb.dylib'} (holds x86_64 macOS 10.13, not arm64)" in only_intel.searched
     fat_ext = Loaded(WHEEL_ROOT / "pkg/_ext.so", read(tree["fat"].ext))
     for dirs, expected in (([intel, fat], fat), ([tree["arm64"].dir, fat], fat), ([fat], fat)):
         ctx = wheel_context({}, lib_path=[str(d) for d in dirs])

@@ -122,7 +122,12 @@ def _refusal(binary: Binary, archs: frozenset[str]) -> str | None:
         return "not a Mach-O file"
     lacking = archs - frozenset(binary.archs)
     if lacking:
-        return f"holds {'+'.join(binary.archs)}, not {' and '.join(sorted(lacking))}"
+        # the minimums too: a thin library built for a newer macOS is often why the slice is missing
+        held = " + ".join(
+            f"{item.archs[0]} macOS {'.'.join(map(str, item.min_os))}" if item.min_os else item.archs[0]
+            for item in (binary.slices or (binary,))
+        )
+        return f"holds {held}, not {' and '.join(sorted(lacking))}"
     return None
 
 
