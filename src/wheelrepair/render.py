@@ -101,7 +101,7 @@ def _verdict(report: Mapping[str, Any]) -> None:
     summary = ", ".join(f"{n} {a}" for a, n in sorted(counts.items())) or "no external libraries"
     stdout.print(f"External libraries: {summary}")
     if tag:
-        also = [t for t in verdict.get("tags", []) if t != tag]
+        also = [t for t in verdict.get("tags", []) if t != tag and t not in tag.split(".")]
         extra = f" (also {', '.join(also)})" if also else ""
         stdout.print(f"Best tag after repair: [bold green]{tag}[/]{extra}")
     else:

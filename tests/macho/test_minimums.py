@@ -185,6 +185,8 @@ def test_show_and_needed_give_each_slice_its_minimum(tmp_path: Path) -> None:
         (tmp_path / "_ext.so").write_bytes(zf.read("demo/_ext.so"))
     needed = wheelrepair("needed", "--json", str(tmp_path / "_ext.so"))
     assert json.loads(needed.stdout)["min_os_by_arch"] == {"x86_64": "10.9", "arm64": "12.0"}
+    theirs = {arch.lower(): str(v) for arch, v in delocating._get_macos_min_version(tmp_path / "_ext.so")}
+    assert theirs == json.loads(needed.stdout)["min_os_by_arch"]
     assert "min_os: x86_64 10.9, arm64 12.0" in wheelrepair("needed", str(tmp_path / "_ext.so")).stdout
 
 
@@ -233,3 +235,15 @@ def test_library_lacking_an_arch_names_its_minimum(tmp_path: Path) -> None:
     result = wheelrepair("repair", str(wheel), "-w", str(tmp_path / "out"))
     assert result.returncode == 1
     assert "demo/libarm.dylib (arm64 macOS 12.0) lacks x86_64" in result.stderr
+
+
+def test_deployment_target_comes_from_the_environment_and_wheelrepair_settings_win(tmp_path: Path) -> None:
+    from wheelrepair.config import load_options
+
+    (tmp_path / "pyproject.toml").write_text('[tool.wheelrepair]\nrequire-archs = "universal2"\n')
+    plain = load_options({}, cwd=tmp_path, environ={"MACOSX_DEPLOYMENT_TARGET": "10.13"})
+    assert plain.deployment_target == "10.13" and plain.require_archs == "universal2"
+    ours = {"MACOSX_DEPLOYMENT_TARGET": "10.13", "WHEELREPAIR_DEPLOYMENT_TARGET": "11.0"}
+    assert load_options({}, cwd=tmp_path, environ=ours).deployment_target == "11.0"
+    given = load_options({"require_archs": "x86_64"}, cwd=tmp_path, environ={})
+    assert given.require_archs == "x86_64" and given.deployment_target is None
