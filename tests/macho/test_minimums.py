@@ -247,3 +247,15 @@ def test_deployment_target_comes_from_the_environment_and_wheelrepair_settings_w
     assert load_options({}, cwd=tmp_path, environ=ours).deployment_target == "11.0"
     given = load_options({"require_archs": "x86_64"}, cwd=tmp_path, environ={})
     assert given.require_archs == "x86_64" and given.deployment_target is None
+
+
+def test_tag_promising_a_missing_arch_is_refused_as_delocate_does(tmp_path: Path) -> None:
+    # test_delocate_wheel_missing_architecture: an "intel" wheel with no i386 code
+    wheel = build(Case({"x86_64": "10.9"}, "macosx_10_9_intel"), tmp_path)
+    result = wheelrepair("repair", str(wheel), "-w", str(tmp_path / "out"))
+    assert result.returncode == 1
+    assert "demo/_ext.so (x86_64 macOS 10.9) lacks i386 required by macosx_10_9_intel" in result.stderr
+    with zipfile.ZipFile(wheel) as zf:
+        zf.extractall(tmp_path / "unpacked")
+    with pytest.raises(delocating.DelocationError, match="required architecture: 'i386'"):
+        delocating._calculate_minimum_wheel_name(wheel.name, tmp_path / "unpacked", None)
