@@ -65,6 +65,16 @@ def _resolution_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
+def _isa_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--disable-isa-ext-check",
+        "disable_isa_ext_check",
+        is_flag=True,
+        default=None,
+        help="Linux: do not rule tags out for x86-64-v2/v3/v4 instructions the binaries ask for.",
+    )(func)
+
+
 def _json_option(func: Callable[..., Any]) -> Callable[..., Any]:
     return click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")(func)
 
@@ -108,18 +118,22 @@ def _options(**cli: Any) -> RepairOptions:
 @_wheels_argument
 @_resolution_options
 @click.option("--plat", metavar="TAG", help="Also explain whether this platform tag can be reached.")
+@_isa_option
 @_json_option
 def show(
     wheels: tuple[Path, ...],
     lib_path: tuple[str, ...],
     exclude: tuple[str, ...],
     plat: str | None,
+    disable_isa_ext_check: bool | None,
     as_json: bool,
 ) -> None:
     """Show each binary's dependencies, what repair would do with them, and the best tag."""
     from . import inspect_wheel
 
-    options = _options(lib_path=lib_path, exclude=exclude, plat=plat)
+    options = _options(
+        lib_path=lib_path, exclude=exclude, plat=plat, disable_isa_ext_check=disable_isa_ext_check
+    )
     _run_each(wheels, lambda w: inspect_wheel(w, options), render.show, as_json)
 
 
@@ -133,12 +147,15 @@ def show(
     metavar="GLOB",
     help="Libraries allowed to stay external (repeatable).",
 )
+@_isa_option
 @_json_option
-def check(wheels: tuple[Path, ...], exclude: tuple[str, ...], as_json: bool) -> None:
+def check(
+    wheels: tuple[Path, ...], exclude: tuple[str, ...], disable_isa_ext_check: bool | None, as_json: bool
+) -> None:
     """Exit 1 unless every dependency resolves inside the wheel or to the platform, and the tags hold."""
     from . import check_wheel
 
-    options = _options(exclude=exclude)
+    options = _options(exclude=exclude, disable_isa_ext_check=disable_isa_ext_check)
     _run_each(wheels, lambda w: check_wheel(w, options), render.check, as_json, lambda r: not r["ok"])
 
 
@@ -166,6 +183,7 @@ def check(wheels: tuple[Path, ...], exclude: tuple[str, ...], as_json: bool) -> 
 )
 @click.option("--strip", is_flag=True, help="Strip symbol tables and debug sections (ELF).")
 @click.option("-j", "--jobs", type=int, default=None, help="Repair this many wheels at once.")
+@_isa_option
 @_json_option
 def repair(
     wheels: tuple[Path, ...],
@@ -178,6 +196,7 @@ def repair(
     no_mangle: tuple[str, ...],
     strip: bool,
     jobs: int | None,
+    disable_isa_ext_check: bool | None,
     as_json: bool,
 ) -> None:
     """Copy the libraries each wheel needs into it, point its binaries at them, and retag it."""
@@ -190,6 +209,7 @@ def repair(
         no_mangle=no_mangle,
         strip=strip,
         jobs=jobs,
+        disable_isa_ext_check=disable_isa_ext_check,
     )
     if options.jobs > 1 and len(wheels) > 1:
         with ProcessPoolExecutor(max_workers=options.jobs) as pool:

@@ -15,5 +15,7 @@ class RepairOptions:
     no_mangle: tuple[str, ...] = ()
     strip: bool = False
     jobs: int = 1
+    #: Linux: ignore the x86-64 ISA level binaries ask for (auditwheel's --disable-isa-ext-check).
+    disable_isa_ext_check: bool = False
     #: Where the options came from (a pyproject.toml path), for `show` to report.
     config_file: str | None = None

@@ -92,7 +92,7 @@ def analyze_scanned(
         verdict = Verdict(platform="", tag=None)
         return Analysis(path, metadata, fmt, tuple(scanned), empty, verdict, options)
     backend = backend_named(fmt)
-    platform = platform_for_format(fmt)
+    platform = platform_for_format(fmt, skip_checks(options))
     resolver = backend.resolver(_context(scanned, backend, options, allow_host))
     wheel_only = backend.resolver(_context(scanned, backend, options, allow_host=False))
     graph = build_graph(scanned, resolver, platform, GlobSet.of(options.exclude), wheel_only)
@@ -105,6 +105,11 @@ def judge(graph: DependencyGraph, platform: Platform, metadata: WheelMetadata, p
     binaries: list[tuple[str, Binary]] = [(k, graph.nodes[k].binary) for k in graph.roots]
     binaries += [(k, graph.nodes[k].binary) for k in graph.vendored]
     return platform.verdict(binaries, metadata.platform_tags, plat, vendored=graph.vendored)
+
+
+def skip_checks(options: RepairOptions) -> tuple[str, ...]:
+    """Optional policy checks the options turn off."""
+    return ("isa",) if options.disable_isa_ext_check else ()
 
 
 def _context(
@@ -174,7 +179,7 @@ def check_analysis(analysis: Analysis) -> tuple[str, ...]:
             problems.append(f"{name}: {dep.name} (needed by {dep.needed_by}) is not in the wheel")
         elif dep.action is Action.REMOVE:
             problems.append(f"{name}: {dep.needed_by} links {dep.name}, which its platform tag forbids")
-    platform = platform_for_format(analysis.format)
+    platform = platform_for_format(analysis.format, skip_checks(analysis.options))
     for tag in analysis.metadata.platform_tags:
         verdict = judge(analysis.graph, platform, analysis.metadata, tag)
         if verdict.error:
@@ -224,7 +229,9 @@ def repair(path: Path, out_dir: Path, options: RepairOptions) -> RepairResult:
             resolver,
             archive.read,
         )
-        tags = (verdict.tag,) if options.only_plat else verdict.tags or (verdict.tag,)
+        tags = (
+            verdict.requested_tags or (verdict.tag,) if options.only_plat else verdict.tags or (verdict.tag,)
+        )
         new_name, tag_lines = retag(archive.metadata, tags)
         try:
             out_dir.mkdir(parents=True, exist_ok=True)
@@ -304,7 +311,9 @@ def _verify(
                 continue
             binary = backend.read(data, member)
             scanned.append(ScannedBinary(member, installed_path(member, metadata), fmt, binary, len(data)))
-        check_options = RepairOptions(plat=verdict.tag, exclude=options.exclude)
+        check_options = RepairOptions(
+            plat=verdict.tag, exclude=options.exclude, disable_isa_ext_check=options.disable_isa_ext_check
+        )
         after = analyze_scanned(staged, metadata, fmt, scanned, check_options, allow_host=False)
         problems = check_analysis(after)
     if problems:

@@ -56,7 +56,10 @@ def is_musl(binary: Binary) -> bool:
 
     Alpine's toolchain records ``libc.musl-<arch>.so.1``; zig records the bare ``libc.so``, a name
     glibc binaries never need (glibc's libc.so is a linker script that resolves to libc.so.6).
+    The reader also knows an extension's C library from its file name (``-linux-musl.so``).
     """
+    if binary.libc is not None:
+        return binary.libc == "musl"
     if binary.interpreter and PurePosixPath(binary.interpreter).name.startswith("ld-musl-"):
         return True
     return any(name == "libc.so" or name.startswith(("libc.musl-", "ld-musl-")) for name in binary.needed)
