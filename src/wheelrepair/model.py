@@ -177,6 +177,8 @@ class BinaryEdit:
     add_search_paths: tuple[str, ...] = ()
     keep_search_paths: tuple[str, ...] | None = None
     strip: bool = False
+    #: The binary is a library repair copies into the wheel (ELF: it gets one DT_RPATH ``$ORIGIN``).
+    vendored: bool = False
 
     @property
     def is_empty(self) -> bool:
