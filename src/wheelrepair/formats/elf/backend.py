@@ -109,11 +109,11 @@ def edit_request(edit: BinaryEdit, current: Callable[[], Binary]) -> PatchReques
     set_rpath: tuple[str, ...] | None = None
     force_rpath = False
     if edit.vendored:
-        entries = {"$ORIGIN": None}
+        own: dict[str, None] = {"$ORIGIN": None}
         for rel in edit.add_search_paths:
             rel = posixpath.normpath(rel) if rel else "."
-            entries.setdefault("$ORIGIN" if rel == "." else f"$ORIGIN/{rel}", None)
-        set_rpath, force_rpath = tuple(entries), True
+            own.setdefault("$ORIGIN" if rel == "." else f"$ORIGIN/{rel}", None)
+        set_rpath, force_rpath = tuple(own), True
     elif edit.add_search_paths or edit.keep_search_paths is not None:
         binary = current()
         keep = edit.keep_search_paths
