@@ -4,12 +4,16 @@ the test says so and docs/linux-auditwheel.md gives the reason."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import zipfile
 from pathlib import Path
 
 import pytest
 
 from tests.fixtures import auditwheel_shapes as aw
+from tests.fixtures.venv import fresh_venv, install
 from wheelrepair.formats.elf.reader import read_elf
 
 pytestmark = pytest.mark.skipif(shutil.which("auditwheel") is None, reason="auditwheel is the reference")
@@ -89,3 +93,227 @@ def test_musl_extension_that_needs_nothing_is_known_by_its_suffix(arch: str, tmp
     ref, ours = both(wheel, tmp_path)
     assert_same(ref, ours)
     assert ours.name is not None and ours.name.endswith(f"musllinux_1_2_{arch}.whl")
+
+
+# -- tag sets with --plat / --only-plat (auditwheel's test_compat) ----------------------------------
+
+COMPAT = ["manylinux_2_5", "manylinux_2_12", "manylinux_2_17", "manylinux_2_28", "manylinux_2_34"]
+COMPAT += ["manylinux1", "manylinux2010", "manylinux2014"]
+COMPAT_CASES = [(t, o) for t in COMPAT for o in (False, True)]
+
+
+@pytest.fixture(scope="module")
+def simple_x86_64(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return simple_wheel(tmp_path_factory.mktemp("simple"), "x86_64", "glibc")
+
+
+@pytest.mark.parametrize(
+    ("target", "only_plat"), COMPAT_CASES, ids=[f"{t}-{'only' if o else 'plat'}" for t, o in COMPAT_CASES]
+)
+def test_plat_and_only_plat_write_auditwheels_tag_set(
+    simple_x86_64: Path, target: str, only_plat: bool, tmp_path: Path
+) -> None:
+    args = ["--plat", f"{target}_x86_64", *(["--only-plat"] if only_plat else [])]
+    ref, ours = both(simple_x86_64, tmp_path, (), *args)
+    assert_same(ref, ours)
+    tags = ours.name.rsplit("-", 1)[1][: -len(".whl")].split(".") if ours.name else []
+    assert f"{target}_x86_64" in tags
+    assert ("manylinux_2_5_x86_64" in tags) == (not only_plat or target in ("manylinux_2_5", "manylinux1"))
+
+
+# -- dependencies found through --lib-path / LD_LIBRARY_PATH ----------------------------------------
+
+
+def call_in_fresh_venv(wheel: Path, tmp: Path, statement: str, hidden: tuple[Path, ...]) -> str:
+    """Install ``wheel`` into a fresh venv and run ``statement`` with the build directories moved
+    out of reach (so only what the wheel carries can load)."""
+    python = fresh_venv(tmp / "venv")
+    install(python, wheel)
+    moved = [d.rename(d.with_name(d.name + "-hidden")) for d in hidden]
+    try:
+        env = {"PATH": os.environ["PATH"]}
+        out = subprocess.run([str(python), "-c", statement], capture_output=True, text=True, env=env, cwd=tmp)
+    finally:
+        for original, now in zip(hidden, moved):
+            now.rename(original)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip()
+
+
+def link(directory: Path, name: str) -> tuple[str, ...]:
+    return (f"-L{directory}", f"-l:{name}")
+
+
+@pytest.mark.parametrize("with_dependency", [False, True])
+def test_testdependencies(with_dependency: bool, tmp_path: Path) -> None:
+    """A library needing glibc 2.36 (arc4random), or the extension needing it itself."""
+    decls = "#include <stdlib.h>\n"
+    if with_dependency:
+        dep = aw.library(
+            tmp_path / "dep", "libdependency.so", decls + "unsigned dep(void) { return arc4random() % 7; }\n"
+        )
+        ext = aw.module(
+            tmp_path / "ext",
+            "testdependencies",
+            "dep() < 7",
+            "unsigned dep(void);",
+            *link(dep.parent, dep.name),
+        )
+    else:
+        ext = aw.module(tmp_path / "ext", "testdependencies", "arc4random() % 7 < 7", decls)
+    wheel = aw.wheel(tmp_path / "dist", "testdependencies", {ext.name: ext}, "linux_x86_64")
+    libs = (tmp_path / "dep",) if with_dependency else ()
+    ref, ours = both(wheel, tmp_path, libs)
+    assert_same(ref, ours)
+    assert ours.name is not None and ours.name.endswith("manylinux_2_36_x86_64.whl")
+    repaired = tmp_path / "wheelrepair" / ours.name
+    assert aw.wheelrepair_show_tag(repaired) == aw.auditwheel_show_tag(repaired) == "manylinux_2_36_x86_64"
+    assert (
+        call_in_fresh_venv(repaired, tmp_path, "import testdependencies as t; print(t.func())", libs) == "1"
+    )
+
+
+def build_testrpath(root: Path, dtag: str) -> tuple[Path, tuple[Path, ...]]:
+    """liba.so needs libb.so, through no search path, DT_RPATH or DT_RUNPATH naming b/; the
+    extension needs liba.so. Returns the wheel and the --lib-path directories the suite passes."""
+    b = aw.library(root / "b", "libb.so", "int fb(void) { return 10; }\n")
+    flags = {"none": (), "rpath": (f"-Wl,--disable-new-dtags,-rpath,{b.parent}",)}
+    flags["runpath"] = (f"-Wl,--enable-new-dtags,-rpath,{b.parent}",)
+    a = aw.library(
+        root / "a",
+        "liba.so",
+        "int fb(void);\nint fa(void) { return fb() + 1; }\n",
+        *link(b.parent, b.name),
+        *flags[dtag],
+    )
+    ext = aw.module(root / "ext", "testrpath", "fa()", "int fa(void);", *link(a.parent, a.name))
+    wheel = aw.wheel(
+        root / "dist",
+        "testrpath",
+        {f"testrpath/{ext.name}": ext, "testrpath/__init__.py": b""},
+        "linux_x86_64",
+    )
+    return wheel, (a.parent,) if dtag != "none" else (a.parent, b.parent)
+
+
+@pytest.mark.parametrize("dtag", ["none", "rpath", "runpath"])
+def test_testrpath(dtag: str, tmp_path: Path) -> None:
+    """auditwheel's test_rpath: both libraries vendored; none keeps a DT_RUNPATH; liba, which loads
+    libb, has exactly one DT_RPATH ``$ORIGIN``; the wheel imports with a/ and b/ gone."""
+    wheel, libs = build_testrpath(tmp_path, dtag)
+    ref, ours = both(wheel, tmp_path, libs)
+    assert_same(ref, ours)
+    assert ours.vendored == {"liba.so", "libb.so"}
+    assert ours.name is not None
+    repaired = tmp_path / "wheelrepair" / ours.name
+    with zipfile.ZipFile(repaired) as zf:
+        for member in (m for m in zf.namelist() if m.startswith("testrpath.libs/")):
+            binary = read_elf(zf.read(member), member)
+            assert binary.runpaths == ()
+            assert binary.rpaths == ("$ORIGIN",)
+    assert aw.wheelrepair_show_tag(repaired) == aw.auditwheel_show_tag(repaired)
+    hidden = (tmp_path / "a", tmp_path / "b")
+    assert (
+        call_in_fresh_venv(
+            repaired, tmp_path, "from testrpath import testrpath; print(testrpath.func())", hidden
+        )
+        == "11"
+    )
+
+
+def test_multiple_top_level(tmp_path: Path) -> None:
+    a = aw.library(tmp_path / "lib-src" / "a", "liba.so", "int fa(void) { return 11; }\n")
+    b = aw.library(tmp_path / "lib-src" / "b", "libb.so", "int fb(void) { return 110; }\n")
+    ext_a = aw.module(tmp_path / "ea", "example_a", "fa()", "int fa(void);", *link(a.parent, a.name))
+    ext_b = aw.module(tmp_path / "eb", "example_b", "fb()", "int fb(void);", *link(b.parent, b.name))
+    wheel = aw.wheel(
+        tmp_path / "dist", "multiple_top_level", {ext_a.name: ext_a, ext_b.name: ext_b}, "linux_x86_64"
+    )
+    ref, ours = both(wheel, tmp_path, (a.parent, b.parent))
+    assert_same(ref, ours)
+    assert ours.vendored == {"liba.so", "libb.so"}
+    assert ours.name is not None
+    repaired = tmp_path / "wheelrepair" / ours.name
+    statement = "import example_a, example_b; print(example_a.func(), example_b.func())"
+    assert call_in_fresh_venv(repaired, tmp_path, statement, (tmp_path / "lib-src",)) == "11 110"
+
+
+def test_internal_rpath(tmp_path: Path) -> None:
+    """liba.so ships inside the package (found through ``$ORIGIN``); only libb.so is vendored."""
+    a = aw.library(tmp_path / "pkg", "liba.so", "int fa(void) { return 11; }\n")
+    b = aw.library(tmp_path / "lib-src" / "b", "libb.so", "int fb(void) { return 10; }\n")
+    ext_a = aw.module(
+        tmp_path / "ea", "example_a", "fa()", "int fa(void);", *link(a.parent, a.name), "-Wl,-rpath,$ORIGIN"
+    )
+    ext_b = aw.module(tmp_path / "eb", "example_b", "fb()", "int fb(void);", *link(b.parent, b.name))
+    files: dict[str, Path | bytes] = {
+        "internal_rpath/__init__.py": b"",
+        "internal_rpath/liba.so": a,
+        f"internal_rpath/{ext_a.name}": ext_a,
+        f"internal_rpath/{ext_b.name}": ext_b,
+    }
+    wheel = aw.wheel(tmp_path / "dist", "internal_rpath", files, "linux_x86_64")
+    ref, ours = both(wheel, tmp_path, (b.parent,))
+    assert_same(ref, ours)
+    assert ours.vendored == {"libb.so"}
+    assert ours.name is not None
+    repaired = tmp_path / "wheelrepair" / ours.name
+    statement = "from internal_rpath import example_a, example_b; print(example_a.func(), example_b.func())"
+    assert (
+        call_in_fresh_venv(repaired, tmp_path, statement, (tmp_path / "lib-src", tmp_path / "pkg")) == "11 10"
+    )
+
+
+def test_nonpy_rpath(tmp_path: Path) -> None:
+    """A non-Python library inside the wheel (reached through ``$ORIGIN/lib``) needs an outside one:
+    that one is vendored too (auditwheel's issue 136)."""
+    outer = aw.library(tmp_path / "outside", "libouter.so.2", "int outer(void) { return 40; }\n")
+    inner = aw.library(
+        tmp_path / "inner",
+        "libinner.so",
+        "int outer(void);\nint inner(void) { return outer() + 2; }\n",
+        *link(outer.parent, outer.name),
+    )
+    ext = aw.module(
+        tmp_path / "ext",
+        "_nonpy",
+        "inner()",
+        "int inner(void);",
+        *link(inner.parent, inner.name),
+        "-Wl,-rpath,$ORIGIN/lib",
+    )
+    files: dict[str, Path | bytes] = {
+        "nonpy_rpath/__init__.py": b"from ._nonpy import func\n",
+        f"nonpy_rpath/{ext.name}": ext,
+        "nonpy_rpath/lib/libinner.so": inner,
+    }
+    wheel = aw.wheel(tmp_path / "dist", "nonpy_rpath", files, "linux_x86_64")
+    ref, ours = both(wheel, tmp_path, (outer.parent,))
+    assert_same(ref, ours)
+    assert ours.vendored == {"libouter.so.2"}
+    assert ours.name is not None
+    repaired = tmp_path / "wheelrepair" / ours.name
+    hidden = (tmp_path / "outside", tmp_path / "inner")
+    assert (
+        call_in_fresh_venv(repaired, tmp_path, "import nonpy_rpath; print(nonpy_rpath.func())", hidden)
+        == "42"
+    )
+
+
+def test_old_prebuilt_dependency_like_libffi_so_5(tmp_path: Path) -> None:
+    """A prebuilt library under an old SONAME (cffi 1.5's libffi.so.5) is vendored under it."""
+    ffi = aw.library(tmp_path / "prebuilt", "libffi.so.5", "int ffi_call_like(void) { return 5; }\n")
+    ext = aw.module(
+        tmp_path / "ext",
+        "_cffi_backend",
+        "ffi_call_like()",
+        "int ffi_call_like(void);",
+        *link(ffi.parent, ffi.name),
+    )
+    wheel = aw.wheel(tmp_path / "dist", "cffi", {ext.name: ext}, "linux_x86_64")
+    ref, ours = both(wheel, tmp_path, (ffi.parent,))
+    assert_same(ref, ours)
+    assert ours.vendored == {"libffi.so.5"}
+    excluded_ref, excluded = both(wheel, tmp_path / "x", (ffi.parent,), "--exclude", "libffi.so.*")
+    assert excluded.vendored == excluded_ref.vendored == frozenset()
+    assert excluded.name == excluded_ref.name
