@@ -141,7 +141,9 @@ def call_in_fresh_venv(wheel: Path, tmp: Path, statement: str, hidden: tuple[Pat
 
 
 def link(directory: Path, name: str) -> tuple[str, ...]:
-    return (f"-L{directory}", f"-l:{name}")
+    """Link against ``name`` in ``directory`` and keep the DT_NEEDED even if nothing is called (Debian's
+    gcc links --as-needed)."""
+    return ("-Wl,--no-as-needed", f"-L{directory}", f"-l:{name}")
 
 
 @pytest.mark.parametrize("with_dependency", [False, True])
@@ -317,3 +319,182 @@ def test_old_prebuilt_dependency_like_libffi_so_5(tmp_path: Path) -> None:
     excluded_ref, excluded = both(wheel, tmp_path / "x", (ffi.parent,), "--exclude", "libffi.so.*")
     assert excluded.vendored == excluded_ref.vendored == frozenset()
     assert excluded.name == excluded_ref.name
+
+
+# -- what the policies rule out --------------------------------------------------------------------
+
+
+def test_glibcxx_3_4_25(tmp_path: Path) -> None:
+    """std::random_device::entropy() needs GLIBCXX_3.4.25 (gcc 8): manylinux_2_28 at best."""
+    ext = aw.module(
+        tmp_path / "ext", "testentropy", "std::random_device().entropy() >= 0", "#include <random>"
+    )
+    assert any(
+        "GLIBCXX_3.4.25" in v
+        for v in read_elf(ext.read_bytes(), "x").symbol_versions.get("libstdc++.so.6", ())
+    )
+    wheel = aw.wheel(tmp_path / "dist", "testentropy", {ext.name: ext}, "linux_x86_64")
+    ref, ours = both(wheel, tmp_path)
+    assert_same(ref, ours)
+    assert aw.wheelrepair_show_tag(wheel) == aw.auditwheel_show_tag(wheel)
+    failed_ref, failed = both(wheel, tmp_path / "old", (), "--plat", "manylinux_2_17_x86_64")
+    assert failed_ref.code != 0 and failed.code != 0
+    assert "GLIBCXX_3.4.25" in failed.stderr
+
+
+MVEC = """#include <math.h>
+double data[1024];
+static double total(void) { double s = 0;
+#pragma omp simd reduction(+:s)
+for (int i = 0; i < 1024; i++) s += sin(data[i]);
+return s; }
+"""
+
+
+@pytest.mark.parametrize("plat", [None, "manylinux_2_28_x86_64"])
+def test_libmvec(plat: str | None, tmp_path: Path) -> None:
+    """Vectorised libm calls need libmvec.so.1, which manylinux provides from 2_24 on."""
+    ext = aw.module(
+        tmp_path / "ext", "testmvec", "total() == 0", MVEC, "-O3", "-ffast-math", "-fopenmp-simd", "-lm"
+    )
+    assert "libmvec.so.1" in read_elf(ext.read_bytes(), "x").needed
+    wheel = aw.wheel(tmp_path / "dist", "testmvec", {ext.name: ext}, "linux_x86_64")
+    ref, ours = both(wheel, tmp_path, (), *(["--plat", plat] if plat else []))
+    assert_same(ref, ours)
+    assert ours.name is not None and "manylinux_2_24_x86_64" in ours.name
+    assert aw.wheelrepair_show_tag(wheel) == aw.auditwheel_show_tag(wheel)
+
+
+@pytest.mark.parametrize("level", ["x86-64-v2", "x86-64-v3", "x86-64-v4"])
+def test_isa_levels(level: str, tmp_path: Path) -> None:
+    """auditwheel's test_isa_variants: binaries marked for an ISA level above the baseline rule
+    manylinux out unless --disable-isa-ext-check; show names the binary and the level."""
+    march = (f"-march={level}", f"-Wl,-z,{level}")
+    dep = aw.library(tmp_path / "dep", "libdependency.so", "int dep(int x) { return x * 3; }\n", *march)
+    ext = aw.module(
+        tmp_path / "ext", "testdependencies", "dep(2)", "int dep(int);", *march, *link(dep.parent, dep.name)
+    )
+    assert read_elf(ext.read_bytes(), "x").isa_level == level
+    wheel = aw.wheel(tmp_path / "dist", "testdependencies", {ext.name: ext}, "linux_x86_64")
+    ref, ours = both(wheel, tmp_path / "checked", (dep.parent,))
+    assert ref.code != 0 and ours.code != 0
+    assert level in ours.stderr and ext.name in ours.stderr
+    ref, ours = both(wheel, tmp_path, (dep.parent,), "--disable-isa-ext-check")
+    assert_same(ref, ours)
+    assert ours.name is not None
+    repaired = tmp_path / "wheelrepair" / ours.name
+    assert aw.wheelrepair_show_tag(repaired) == aw.auditwheel_show_tag(repaired) == "linux_x86_64"
+    unchecked = aw.auditwheel_show_tag(repaired, "--disable-isa-ext-check")
+    assert aw.wheelrepair_show_tag(repaired, "--disable-isa-ext-check") == unchecked != "linux_x86_64"
+    reasons = aw.wheelrepair_show(repaired)["verdict"]["rejected"][0]["reasons"]  # type: ignore[index]
+    assert {r["binary"] for r in reasons} >= {ext.name} and all(level in r["detail"] for r in reasons)
+
+
+ZLIB_STUB = "int _dist_code; int uncompress2(void) { return 0; } int deflate(void) { return 0; }\n"
+
+
+@pytest.mark.parametrize(
+    ("symbol", "expected"), [("_dist_code", "linux_x86_64"), ("uncompress2", "manylinux_2_34_x86_64")]
+)
+def test_black_listed_zlib_symbol(symbol: str, expected: str, tmp_path: Path) -> None:
+    """A binary importing zlib internals some systems' libz.so.1 do not export (auditwheel's
+    test_zlib_blacklist); uncompress2 is allowed from manylinux_2_34."""
+    zlib = aw.library(tmp_path / "stub", "libz.so.1", ZLIB_STUB)
+    use = f"{symbol} + 1" if symbol == "_dist_code" else f"{symbol}()"
+    decl = "extern int _dist_code;" if symbol == "_dist_code" else "int uncompress2(void);"
+    ext = aw.module(tmp_path / "ext", "testzlib", f"{use} != 0", decl, *link(zlib.parent, zlib.name))
+    wheel = aw.wheel(tmp_path / "dist", "testzlib", {ext.name: ext}, "linux_x86_64")
+    assert aw.wheelrepair_show_tag(wheel) == aw.auditwheel_show_tag(wheel) == expected
+    ref, ours = both(wheel, tmp_path)
+    if expected == "linux_x86_64":
+        assert ref.code != 0 and ours.code != 0
+        assert symbol in ours.stderr and ext.name in ours.stderr
+    else:
+        assert_same(ref, ours)
+    rejected = aw.wheelrepair_show(wheel)["verdict"]["rejected"]  # type: ignore[index]
+    assert any(symbol in r["detail"] and r["binary"] == ext.name for rej in rejected for r in rej["reasons"])
+
+
+def test_pyfpe_jbuf(tmp_path: Path) -> None:
+    """Importing Python 2's PyFPE_jbuf rules every manylinux tag out (auditwheel's test_pyfpe)."""
+    source = "extern char PyFPE_jbuf[];\nvoid *PyInit__fpe(void) { return PyFPE_jbuf; }\n"
+    ext = aw.shared(tmp_path / f"_fpe{aw.EXT_SUFFIX}", source)
+    wheel = aw.wheel(tmp_path / "dist", "fpewheel", {ext.name: ext}, "linux_x86_64")
+    assert aw.wheelrepair_show_tag(wheel) == aw.auditwheel_show_tag(wheel) == "linux_x86_64"
+    ref, ours = both(wheel, tmp_path)
+    # auditwheel's repair does not apply the check its show makes: "auto" falls back to the least
+    # compatible policy and writes it (docs/linux-auditwheel.md). We refuse, as show predicts.
+    assert ref.code == 0 and ref.name is not None and "manylinux_2_41_x86_64" in ref.name
+    assert ours.code == 1 and "PyFPE_jbuf" in ours.stderr
+
+
+# -- input auditwheel accepts or refuses --------------------------------------------------------------
+
+
+def test_libpython_dependency_is_dropped(tmp_path: Path) -> None:
+    # Another version than the running one: auditwheel's own interpreter may load libpython from
+    # the LD_LIBRARY_PATH the reference run sets.
+    libpython = aw.library(tmp_path / "py", "libpython3.9.so.1.0", "int Py_Stub(void) { return 0; }\n")
+    ext = aw.module(
+        tmp_path / "ext", "_mscl", "1", "", *link(libpython.parent, libpython.name), "-Wl,--no-as-needed"
+    )
+    assert libpython.name in read_elf(ext.read_bytes(), "x").needed
+    wheel = aw.wheel(tmp_path / "dist", "python_mscl", {f"python_mscl/{ext.name}": ext}, "linux_x86_64")
+    ref, ours = both(wheel, tmp_path, (libpython.parent,))
+    assert_same(ref, ours)
+    assert ours.name is not None
+    with zipfile.ZipFile(tmp_path / "wheelrepair" / ours.name) as zf:
+        member = f"python_mscl/{ext.name}"
+        assert libpython.name not in read_elf(zf.read(member), member).needed
+
+
+def _blank_line_before_tags(wheel: Path) -> None:
+    """Rewrite WHEEL with a blank line before its Tag lines (RECORD updated to match)."""
+    import base64
+    import hashlib
+
+    with zipfile.ZipFile(wheel) as zf:
+        contents = {i.filename: zf.read(i) for i in zf.infolist()}
+    info = next(m for m in contents if m.endswith(".dist-info/WHEEL"))
+    lines = contents[info].decode().splitlines()
+    head = [line for line in lines if not line.startswith("Tag:")]
+    contents[info] = (
+        "\n".join([*head, "", *(line for line in lines if line.startswith("Tag:"))]) + "\n"
+    ).encode()
+    record = info.rsplit("/", 1)[0] + "/RECORD"
+    rows = []
+    for member, data in contents.items():
+        if member == record:
+            continue
+        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+        rows.append(f"{member},sha256={digest},{len(data)}")
+    contents[record] = ("\n".join([*rows, f"{record},,"]) + "\n").encode()
+    with zipfile.ZipFile(wheel, "w", zipfile.ZIP_DEFLATED) as zf:
+        for member, data in contents.items():
+            zf.writestr(member, data)
+
+
+def test_wheel_file_with_tags_after_a_blank_line(tmp_path: Path) -> None:
+    wheel = simple_wheel(tmp_path, "x86_64", "glibc")
+    _blank_line_before_tags(wheel)
+    ref, ours = both(wheel, tmp_path)
+    assert_same(ref, ours)
+
+
+def test_architecture_mismatch_is_refused_unless_plat_names_the_tag(tmp_path: Path) -> None:
+    """Name says x86_64, the ELF is aarch64. auditwheel refuses (not a platform wheel) and refuses
+    --plat for aarch64 too; we refuse in one line naming both, and retag when --plat says aarch64
+    (docs/linux-auditwheel.md)."""
+    glibc_target = aw.ARCHS["aarch64"][0]
+    ext = aw.shared(tmp_path / "_simple.so", SIMPLE, compiler=aw.zig(glibc_target))
+    wheel = aw.wheel(tmp_path / "dist", "testsimple", {"testsimple/_simple.so": ext}, "linux_x86_64")
+    ref, ours = both(wheel, tmp_path / "auto")
+    assert ref.code != 0 and ours.code == 1
+    (line,) = ours.stderr.strip().splitlines()
+    assert "x86_64" in line and "aarch64" in line and wheel.name in line
+    ref, ours = both(wheel, tmp_path, (), "--plat", "manylinux_2_17_aarch64")
+    assert ref.code != 0
+    assert (
+        ours.code == 0
+        and ours.name == "testsimple-0.0.1-cp311-cp311-manylinux2014_aarch64.manylinux_2_17_aarch64.whl"
+    )
