@@ -498,3 +498,33 @@ def test_architecture_mismatch_is_refused_unless_plat_names_the_tag(tmp_path: Pa
         ours.code == 0
         and ours.name == "testsimple-0.0.1-cp311-cp311-manylinux2014_aarch64.manylinux_2_17_aarch64.whl"
     )
+
+
+def test_partial_resolution_through_an_inherited_rpath(tmp_path: Path) -> None:
+    """foo.so (DT_RPATH ``$ORIGIN``) needs liba.so beside it, which needs libb.so beside it with no
+    search path of its own: the loader finds libb through foo's inherited DT_RPATH, so nothing is
+    missing and nothing is vendored (auditwheel's testpartialresolution)."""
+    pkg = tmp_path / "pkg"
+    b = aw.library(pkg, "libb.so", "int fb(void) { return 4; }\n")
+    a = aw.library(pkg, "liba.so", "int fb(void);\nint fa(void) { return fb() * 10; }\n", *link(pkg, b.name))
+    ext = aw.module(
+        tmp_path / "ext",
+        "foo",
+        "fa()",
+        "int fa(void);",
+        *link(pkg, a.name),
+        "-Wl,--disable-new-dtags,-rpath,$ORIGIN",
+    )
+    files: dict[str, Path | bytes] = {
+        f"foo/{ext.name}": ext,
+        "foo/liba.so": a,
+        "foo/libb.so": b,
+        "foo/__init__.py": b"",
+    }
+    wheel = aw.wheel(tmp_path / "dist", "foo", files, "linux_x86_64")
+    ref, ours = both(wheel, tmp_path)
+    assert_same(ref, ours)
+    assert ours.vendored == frozenset() and ours.name is not None
+    repaired = tmp_path / "wheelrepair" / ours.name
+    assert aw.wheelrepair_show_tag(repaired) == aw.auditwheel_show_tag(repaired)
+    assert call_in_fresh_venv(repaired, tmp_path, "from foo import foo; print(foo.func())", (pkg,)) == "40"
