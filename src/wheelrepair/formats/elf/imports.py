@@ -9,8 +9,11 @@ member costs a few more kilobytes, not the whole library.
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable
 from typing import Protocol
+
+from ..base import ByteSource
 
 ELFCLASS32 = 1
 EM_X86_64 = 62
@@ -30,6 +33,8 @@ class ElfView(Protocol):
 
     cls: int
     e_machine: int
+    bo: str
+    data: bytes | ByteSource
 
     def unpack(self, fmt: str, offset: int, what: str) -> tuple[int, ...]: ...
 
@@ -75,16 +80,14 @@ def undefined_symbols(
     if symtab_vaddr is None or count <= 0:
         return frozenset(), 0
     offset = elf.to_offset(symtab_vaddr, "DT_SYMTAB")
-    fmt, size = ("IIIBBH", 16) if elf.cls == ELFCLASS32 else ("IBBHQQ", 24)
+    # Only the fields needed, skipping value and size: (name, info, shndx) per entry.
+    fmt, size = ("I8xB1xH", 16) if elf.cls == ELFCLASS32 else ("IB1xH16x", 24)
     end = offset + size * count
     elf.need(end, "dynamic symbol table")
+    layout = struct.Struct(elf.bo + fmt)
     found: set[str] = set()
-    for i in range(1, count):  # entry 0 is the null symbol
-        fields = elf.unpack(fmt, offset + i * size, "dynamic symbol")
-        if elf.cls == ELFCLASS32:
-            name, info, shndx = fields[0], fields[3], fields[5]
-        else:
-            name, info, shndx = fields[0], fields[1], fields[3]
+    # entry 0 is the null symbol
+    for name, info, shndx in layout.iter_unpack(elf.data[offset + size : end]):
         if shndx == SHN_UNDEF and name and info >> 4 != STB_WEAK:
             found.add(name_of(name))
     return frozenset(found), end
