@@ -65,6 +65,16 @@ def _resolution_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
+def _isa_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--disable-isa-ext-check",
+        "disable_isa_ext_check",
+        is_flag=True,
+        default=None,
+        help="Linux: do not rule tags out for x86-64-v2/v3/v4 instructions the binaries ask for.",
+    )(func)
+
+
 def _json_option(func: Callable[..., Any]) -> Callable[..., Any]:
     return click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")(func)
 
@@ -108,18 +118,22 @@ def _options(**cli: Any) -> RepairOptions:
 @_wheels_argument
 @_resolution_options
 @click.option("--plat", metavar="TAG", help="Also explain whether this platform tag can be reached.")
+@_isa_option
 @_json_option
 def show(
     wheels: tuple[Path, ...],
     lib_path: tuple[str, ...],
     exclude: tuple[str, ...],
     plat: str | None,
+    disable_isa_ext_check: bool | None,
     as_json: bool,
 ) -> None:
     """Show each binary's dependencies, what repair would do with them, and the best tag."""
     from . import inspect_wheel
 
-    options = _options(lib_path=lib_path, exclude=exclude, plat=plat)
+    options = _options(
+        lib_path=lib_path, exclude=exclude, plat=plat, disable_isa_ext_check=disable_isa_ext_check
+    )
     _run_each(wheels, lambda w: inspect_wheel(w, options), render.show, as_json)
 
 
@@ -133,12 +147,15 @@ def show(
     metavar="GLOB",
     help="Libraries allowed to stay external (repeatable).",
 )
+@_isa_option
 @_json_option
-def check(wheels: tuple[Path, ...], exclude: tuple[str, ...], as_json: bool) -> None:
+def check(
+    wheels: tuple[Path, ...], exclude: tuple[str, ...], disable_isa_ext_check: bool | None, as_json: bool
+) -> None:
     """Exit 1 unless every dependency resolves inside the wheel or to the platform, and the tags hold."""
     from . import check_wheel
 
-    options = _options(exclude=exclude)
+    options = _options(exclude=exclude, disable_isa_ext_check=disable_isa_ext_check)
     _run_each(wheels, lambda w: check_wheel(w, options), render.check, as_json, lambda r: not r["ok"])
 
 
@@ -172,6 +189,7 @@ def check(wheels: tuple[Path, ...], exclude: tuple[str, ...], as_json: bool) -> 
     metavar="ARCHS",
     help="macOS: architectures every Mach-O file must hold (intel, universal2, or e.g. x86_64,arm64).",
 )
+@_isa_option
 @_json_option
 def repair(
     wheels: tuple[Path, ...],
@@ -185,6 +203,7 @@ def repair(
     strip: bool,
     jobs: int | None,
     require_archs: str | None,
+    disable_isa_ext_check: bool | None,
     as_json: bool,
 ) -> None:
     """Copy the libraries each wheel needs into it, point its binaries at them, and retag it."""
@@ -198,6 +217,7 @@ def repair(
         strip=strip,
         jobs=jobs,
         require_archs=require_archs,
+        disable_isa_ext_check=disable_isa_ext_check,
     )
     if options.jobs > 1 and len(wheels) > 1:
         with ProcessPoolExecutor(max_workers=options.jobs) as pool:

@@ -20,7 +20,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 _LISTS = {"exclude", "lib_path", "no_mangle"}
-_BOOLS = {"strip", "only_plat"}
+_BOOLS = {"strip", "only_plat", "disable_isa_ext_check"}
 _INTS = {"jobs"}
 _KNOWN = {f.name for f in fields(RepairOptions)} - {"config_file"}
 

@@ -46,6 +46,15 @@ class Binary:
     slices: tuple[Binary, ...] = ()
     #: True for files that are executables rather than shared objects / extensions.
     executable: bool = False
+    #: ELF: the C library it is built for, "glibc" or "musl", when the file tells (needed names,
+    #: interpreter, or a CPython extension suffix such as ``-linux-musl.so``); None when silent.
+    libc: str | None = None
+    #: ELF x86-64: the ISA level GNU_PROPERTY_X86_ISA_1_NEEDED asks for ("x86-64-v3"), if above
+    #: the baseline.
+    isa_level: str | None = None
+    #: ELF: names of the undefined, non-weak dynamic symbols (what it imports), for the policies'
+    #: lists of forbidden symbols.
+    undefined_symbols: frozenset[str] = frozenset()
 
     @property
     def arch(self) -> str:
@@ -158,6 +167,9 @@ class Verdict:
     error: str | None = None
     #: True when ``error`` is about the request itself (an unknown or inapplicable tag): exit 2.
     usage_error: bool = False
+    #: The tags ``--only-plat`` writes: the requested (or best) policy's tag and its legacy aliases;
+    #: empty where the platform makes no such distinction (then ``tag`` alone).
+    requested_tags: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -175,6 +187,8 @@ class BinaryEdit:
     add_search_paths: tuple[str, ...] = ()
     keep_search_paths: tuple[str, ...] | None = None
     strip: bool = False
+    #: The binary is a library repair copies into the wheel (ELF: it gets one DT_RPATH ``$ORIGIN``).
+    vendored: bool = False
 
     @property
     def is_empty(self) -> bool:

@@ -19,5 +19,7 @@ class RepairOptions:
     deployment_target: str | None = None
     #: macOS: ``--require-archs`` (``intel``, ``universal2`` or a comma-separated list).
     require_archs: str | None = None
+    #: Linux: ignore the x86-64 ISA level binaries ask for (auditwheel's --disable-isa-ext-check).
+    disable_isa_ext_check: bool = False
     #: Where the options came from (a pyproject.toml path), for `show` to report.
     config_file: str | None = None

@@ -51,11 +51,14 @@ def test_environment_overrides_pyproject_and_cli_overrides_both(project: ChainPr
 
 
 def test_pyproject_lib_sdir_and_only_plat(project: ChainProject, tmp_path: Path) -> None:
-    (tmp_path / "pyproject.toml").write_text('[tool.wheelrepair]\nlib-sdir = "vendored"\nonly-plat = true\n')
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.wheelrepair]\nlib-sdir = "vendored"\nonly-plat = true\nplat = "manylinux_2_17_x86_64"\n'
+    )
     report = json.loads(run(tmp_path, "repair", str(project.wheel), "-w", "out", "--json").stdout)
     assert all(v["dest"].startswith("vendored/") for v in report["vendored"])
     platform_part = Path(report["output"]).name[:-4].split("-")[-1]
-    assert platform_part == report["tag"]
+    # --only-plat: the requested tag and its legacy alias, not the better manylinux_2_5 it also meets.
+    assert platform_part == "manylinux2014_x86_64.manylinux_2_17_x86_64"
 
 
 @pytest.mark.parametrize(

@@ -19,7 +19,7 @@ from wheelrepair.formats.elf.reader import needed_extent, read_elf, sniff
 from wheelrepair.model import Binary
 
 from .conftest import CROSS_TARGETS, NativeLibs
-from .toolchain import readelf_dynamic, readelf_header
+from .toolchain import readelf_dynamic, readelf_header, readelf_imports
 
 HOST_LIBS = [
     "/lib/x86_64-linux-gnu/libc.so.6",
@@ -37,6 +37,9 @@ def assert_matches_readelf(binary: Binary, path: Path) -> None:
     assert ":".join(binary.rpaths) == (expected["rpath"] or "")
     assert ":".join(binary.runpaths) == (expected["runpath"] or "")
     assert dict(binary.symbol_versions) == expected["versions"]
+    undefined, level = readelf_imports(path)
+    assert binary.undefined_symbols == undefined
+    assert binary.isa_level == level
 
 
 def pyelftools_view(data: bytes) -> dict[str, object]:
@@ -212,6 +215,33 @@ def test_corrupted_headers_raise_invalid_binary_only(native: NativeLibs) -> None
                 assert str(exc).startswith("fuzz.so: ")
                 outcomes["invalid"] += 1
     assert outcomes["invalid"] > 0 and outcomes["ok"] > 0
+
+
+@pytest.mark.parametrize("level", ["x86-64-v2", "x86-64-v3", "x86-64-v4"])
+def test_isa_level_from_the_gnu_property_note(level: str, tmp_path: Path) -> None:
+    """binutils marks GNU_PROPERTY_X86_ISA_1_NEEDED with -z <level>; the section headers are not needed
+    to find it (PT_GNU_PROPERTY), and a prefix read through needed_extent finds it too."""
+    from tests.fixtures.elf_build import strip_section_headers
+
+    from .toolchain import gcc
+
+    lib = gcc(tmp_path / "isa.so", "int f(int x) { return x * 3; }\n", f"-march={level}", f"-Wl,-z,{level}")
+    assert readelf_imports(lib)[1] == level
+    assert read_elf(lib.read_bytes(), "isa.so").isa_level == level
+    strip_section_headers(lib)
+    data = lib.read_bytes()
+    assert read_elf(data, "isa.so").isa_level == level
+    assert read_with_extent(data)[0].isa_level == level
+
+
+def test_libc_from_needed_names_interpreter_or_extension_suffix(native: NativeLibs, tmp_path: Path) -> None:
+    from .toolchain import gcc
+
+    assert read_elf(native.program.read_bytes(), "main").libc == "glibc"
+    bare = gcc(tmp_path / "bare.so", "int f(void) { return 1; }\n", "-nostdlib").read_bytes()
+    assert read_elf(bare, "pkg/_x.cpython-312-x86_64-linux-gnu.so").libc is None
+    assert read_elf(bare, "pkg/_x.cpython-312-x86_64-linux-musl.so").libc == "musl"
+    assert read_elf(bare, "pkg/_x.cpython-312-arm-linux-musleabihf.so").libc == "musl"
 
 
 @pytest.mark.network

@@ -4,7 +4,11 @@ fresh Python, reading /proc/self/maps) and the resolver must find the same files
 from __future__ import annotations
 
 import dataclasses
+import os
+import re
 import shutil
+import subprocess
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -150,15 +154,40 @@ def test_lib_token_is_debians_multiarch_directory(chain_dir: Path, tmp_path: Pat
         shutil.rmtree(chain_dir / "tok")
 
 
+def loader_platform(library: Path, root: Path) -> str:
+    """What this machine's ld.so substitutes for ``$PLATFORM`` in ``library``'s DT_RPATH
+    (``{root}/tok/$PLATFORM``), from the search path it reports under LD_DEBUG=libs."""
+    probe = f"import ctypes\ntry:\n    ctypes.CDLL({str(library)!r})\nexcept OSError:\n    pass\n"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LD_")}
+    env["LD_DEBUG"] = "libs"
+    err = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True).stderr
+    found = re.search(re.escape(f"{root}/tok/") + r"([^/:\s]+)", err)
+    assert found, f"the loader did not report searching {root}/tok: {err[-2000:]}"
+    return found.group(1)
+
+
 def test_platform_token(chain_dir: Path) -> None:
-    platform_dir = chain_dir / "tok" / "x86_64"
+    """``$PLATFORM`` is what the real loader makes of it here: the kernel's AT_PLATFORM, or glibc's
+    own name for the CPU (``haswell`` on recent Intel x86-64), never a guess."""
+    library = chain_dir / "a" / "libA-platform-token.so"
+    real = loader_platform(library, chain_dir)
+    platform_dir = chain_dir / "tok" / real
     platform_dir.mkdir(parents=True, exist_ok=True)
     shutil.copy(chain_dir / "b" / "libB.so.1", platform_dir / "libB.so.1")
     try:
-        ours = agree(chain_dir / "a" / "libA-platform-token.so", chain_dir)
+        ours = agree(library, chain_dir)
         assert str(platform_dir / "libB.so.1") in ours.found
     finally:
         shutil.rmtree(chain_dir / "tok")
+
+
+def test_platform_token_for_another_machine(chain_dir: Path) -> None:
+    """Resolving for a target that is not this machine (another root), ``$PLATFORM`` is the kernel's
+    name for the architecture: the target's CPU, and so glibc's override, is unknown."""
+    lib = chain_dir / "a" / "libA-runpath.so"
+    loaded = Loaded(WHEEL_ROOT / "pkg" / "_ext.so", read_elf(lib.read_bytes(), "a"))
+    resolver = ElfResolver(context(host_root=str(chain_dir)))
+    assert resolver.expand("/opt/$PLATFORM/lib", loaded) == PurePosixPath("/opt/x86_64/lib")
 
 
 def test_wrong_architecture_is_skipped_like_the_loader_does(chain_dir: Path, tmp_path: Path) -> None:
@@ -264,7 +293,6 @@ def test_expand(chain_dir: Path) -> None:
     assert resolver.expand("$ORIGIN/../pkg.libs", loaded) == WHEEL_ROOT / "pkg" / "pkg.libs"
     assert resolver.expand("${ORIGIN}", loaded) == WHEEL_ROOT / "pkg" / "sub"
     assert resolver.expand("/usr/$LIB", loaded) == PurePosixPath("/usr/lib/x86_64-linux-gnu")
-    assert resolver.expand("/opt/$PLATFORM/lib", loaded) == PurePosixPath("/opt/x86_64/lib")
     assert resolver.expand("relative/dir", loaded) is None
     assert resolver.expand("/opt/$UNKNOWN", loaded) == PurePosixPath("/opt/$UNKNOWN")
 

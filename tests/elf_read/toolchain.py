@@ -130,3 +130,21 @@ def real_load(library: Path, root: Path, ld_library_path: str | None = None) -> 
 
 def have(tool: str) -> bool:
     return shutil.which(tool) is not None
+
+
+def readelf_imports(path: Path) -> tuple[frozenset[str], str | None]:
+    """Undefined non-weak dynamic symbols (``readelf --dyn-syms``) and the x86 ISA level needed
+    (``readelf -n``), as GNU readelf reports them."""
+    syms = subprocess.run(
+        ["readelf", "--dyn-syms", "-W", str(path)], check=True, capture_output=True, text=True
+    )
+    names: set[str] = set()
+    for line in syms.stdout.splitlines():
+        parts = line.split()
+        if len(parts) >= 8 and parts[0].rstrip(":").isdigit() and parts[6] == "UND" and parts[4] != "WEAK":
+            names.add(parts[7].split("@", 1)[0])
+    notes = subprocess.run(["readelf", "-nW", str(path)], check=True, capture_output=True, text=True).stdout
+    level = re.search(r"x86 ISA needed: ([^\n]*)", notes)
+    levels = [v.strip() for v in level.group(1).split(",")] if level else []
+    highest = next((v for v in ("x86-64-v4", "x86-64-v3", "x86-64-v2") if v in levels), None)
+    return frozenset(names), highest

@@ -97,6 +97,7 @@ def plan_repair(
             add_search_paths=add_paths,
             keep_search_paths=keep,
             strip=inputs.strip,
+            vendored=is_vendored,
         )
 
     users = sorted(

@@ -92,7 +92,7 @@ def analyze_scanned(
         verdict = Verdict(platform="", tag=None)
         return Analysis(path, metadata, fmt, tuple(scanned), empty, verdict, options)
     backend = backend_named(fmt)
-    platform = platform_for_format(fmt)
+    platform = platform_for_format(fmt, skip_checks(options))
     resolver = backend.resolver(_context(scanned, backend, options, allow_host))
     wheel_only = backend.resolver(_context(scanned, backend, options, allow_host=False))
     graph = build_graph(scanned, resolver, platform, GlobSet.of(options.exclude), wheel_only)
@@ -117,6 +117,11 @@ def judge(
         require_archs=options.require_archs if options else None,
     )
     return platform.verdict(binaries, metadata.platform_tags, plat, vendored=graph.vendored, context=context)
+
+
+def skip_checks(options: RepairOptions) -> tuple[str, ...]:
+    """Optional policy checks the options turn off."""
+    return ("isa",) if options.disable_isa_ext_check else ()
 
 
 def _context(
@@ -186,7 +191,7 @@ def check_analysis(analysis: Analysis) -> tuple[str, ...]:
             problems.append(f"{name}: {dep.name} (needed by {dep.needed_by}) is not in the wheel")
         elif dep.action is Action.REMOVE:
             problems.append(f"{name}: {dep.needed_by} links {dep.name}, which its platform tag forbids")
-    platform = platform_for_format(analysis.format)
+    platform = platform_for_format(analysis.format, skip_checks(analysis.options))
     for tag in analysis.metadata.platform_tags:
         verdict = judge(analysis.graph, platform, analysis.metadata, tag)
         if verdict.error:
@@ -236,8 +241,12 @@ def repair(path: Path, out_dir: Path, options: RepairOptions) -> RepairResult:
             resolver,
             archive.read,
         )
-        # a tag may be a compressed set (macosx_10_9_x86_64.macosx_12_0_arm64): --only-plat keeps it whole
-        tags = tuple(verdict.tag.split(".")) if options.only_plat else verdict.tags or (verdict.tag,)
+        # --only-plat: the requested tag and its alias; a macOS tag may be a compressed set
+        # (macosx_10_9_x86_64.macosx_12_0_arm64), which --only-plat keeps whole
+        if options.only_plat:
+            tags = verdict.requested_tags or tuple(verdict.tag.split("."))
+        else:
+            tags = verdict.tags or (verdict.tag,)
         new_name, tag_lines = retag(archive.metadata, tags)
         try:
             out_dir.mkdir(parents=True, exist_ok=True)
@@ -317,7 +326,9 @@ def _verify(
                 continue
             binary = backend.read(data, member)
             scanned.append(ScannedBinary(member, installed_path(member, metadata), fmt, binary, len(data)))
-        check_options = RepairOptions(plat=verdict.tag, exclude=options.exclude)
+        check_options = RepairOptions(
+            plat=verdict.tag, exclude=options.exclude, disable_isa_ext_check=options.disable_isa_ext_check
+        )
         after = analyze_scanned(staged, metadata, fmt, scanned, check_options, allow_host=False)
         problems = check_analysis(after)
     if problems:

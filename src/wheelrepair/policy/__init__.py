@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from .base import Platform
 
 _FORMAT_TO_PLATFORM = {"elf": "linux", "macho": "macos", "pe": "windows"}
@@ -25,15 +27,17 @@ def format_for_tag(tag: str) -> str | None:
     return next((fmt for prefix, fmt in _TAG_PREFIX_FORMAT if tag.startswith(prefix)), None)
 
 
-def platform_for_format(fmt: str) -> Platform:
-    return platform_named(_FORMAT_TO_PLATFORM[fmt])
+def platform_for_format(fmt: str, skip_checks: Collection[str] = ()) -> Platform:
+    return platform_named(_FORMAT_TO_PLATFORM[fmt], skip_checks)
 
 
-def platform_named(name: str) -> Platform:
+def platform_named(name: str, skip_checks: Collection[str] = ()) -> Platform:
+    """The platform family ``name``; ``skip_checks`` names optional checks to turn off (Linux:
+    ``"isa"``); families without such checks ignore it."""
     if name == "linux":
         from .manylinux import LinuxPlatform
 
-        return LinuxPlatform()
+        return LinuxPlatform(skip_checks)
     if name == "macos":
         from .macos import MacOSPlatform
 

@@ -439,3 +439,64 @@ SYMBOL_VERSIONS: dict[str, dict[str, str]] = {
         """,
     },
 }
+
+#: Symbols a program must not import from a provided library, because some systems' copies do not
+#: export them (zlib's internals, exported by a few distributions' builds only; glibc functions that
+#: old policies' systems lack although their version nodes exist). Per library: names forbidden by
+#: every policy, and per glibc minor, names allowed from that policy on.
+FORBIDDEN_IMPORTS = {
+    "libz.so.1": (
+        "_dist_code _length_code _tr_align _tr_flush_block _tr_init _tr_stored_block _tr_tally "
+        "adler32_default bi_windup crc32_acle crc32_combine_gen crc32_combine_gen64 crc32_combine_op "
+        "crc32_le_vgfm_16 crc32_neon crc32_vpmsum crc32_z_default crc_fold_512to32 crc_fold_copy "
+        "crc_fold_init deflate_copyright deflate_medium fill_window flush_pending gzflags "
+        "inflate_copyright inflate_fast inflate_table longest_match slide_hash_sse sse2_slide_hash "
+        "static_ltree uncompress2 x86_check_features x86_cpu_has_pclmul x86_cpu_has_sse2 "
+        "x86_cpu_has_sse42 z_errmsg z_vstring zcalloc zcfree"
+    ),
+    "libc.so.6": (
+        "__cxa_thread_atexit_impl __issignaling __issignalingf __issignalingl "
+        "pthread_getattr_default_np pthread_setattr_default_np"
+    ),
+    "libm.so.6": "__issignaling __issignalingf __issignalingl",
+    "libpthread.so.0": "pthread_getattr_default_np pthread_setattr_default_np",
+}
+#: glibc minor -> (library, names no longer forbidden from that policy on).
+FORBIDDEN_IMPORTS_LIFTED = {
+    24: (
+        ("libc.so.6", FORBIDDEN_IMPORTS["libc.so.6"]),
+        ("libm.so.6", FORBIDDEN_IMPORTS["libm.so.6"]),
+        ("libpthread.so.0", FORBIDDEN_IMPORTS["libpthread.so.0"]),
+    ),
+    34: (("libz.so.1", "uncompress2"),),
+    36: (
+        (
+            "libz.so.1",
+            "bi_windup crc_fold_512to32 crc_fold_copy crc_fold_init deflate_medium fill_window "
+            "flush_pending longest_match slide_hash_sse static_ltree x86_check_features "
+            "x86_cpu_has_pclmul x86_cpu_has_sse2 x86_cpu_has_sse42",
+        ),
+    ),
+    37: (("libz.so.1", "crc32_combine_gen crc32_combine_gen64 crc32_combine_op"),),
+}
+#: musllinux forbids only zlib's internals, fewer of them (musl systems' zlib builds differ).
+_MUSL_ZLIB_ALLOWED = frozenset(
+    [
+        "adler32_default",
+        "crc32_acle",
+        "crc32_combine_gen",
+        "crc32_combine_gen64",
+        "crc32_combine_op",
+        "crc32_le_vgfm_16",
+        "crc32_neon",
+        "crc32_z_default",
+        "sse2_slide_hash",
+        "z_vstring",
+    ]
+)
+MUSL_FORBIDDEN_IMPORTS = {
+    "libz.so.1": tuple(n for n in FORBIDDEN_IMPORTS["libz.so.1"].split() if n not in _MUSL_ZLIB_ALLOWED)
+}
+#: Symbols of Python 2's fpectl that no Python 3 interpreter exports: a binary importing them
+#: load only under the rare interpreters built with it, so no manylinux/musllinux tag fits.
+PYFPE_SYMBOLS = ("PyFPE_jbuf", "PyFPE_dummy", "PyFPE_counter")

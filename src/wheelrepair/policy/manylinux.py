@@ -56,6 +56,11 @@ class LinuxPolicy:
         """Namespace -> allowed versions (full names, ``GLIBC_2.17``); empty for musl."""
         return _allowed(self.minor, self.arch) if self.libc == "glibc" else {}
 
+    @property
+    def forbidden_imports(self) -> dict[str, frozenset[str]]:
+        """Provided library -> symbols a binary must not import from it under this policy."""
+        return _forbidden(self.libc, self.minor)
+
 
 def policies_for(libc: str, arch: str) -> tuple[LinuxPolicy, ...]:
     """Every policy for ``arch``, most compatible first."""
@@ -93,6 +98,18 @@ def _allowed(minor: int, arch: str) -> dict[str, frozenset[str]]:
 
 
 @cache
+def _forbidden(libc: str, minor: int) -> dict[str, frozenset[str]]:
+    if libc == "musl":
+        return {lib: frozenset(names) for lib, names in data.MUSL_FORBIDDEN_IMPORTS.items()}
+    out = {lib: set(names.split()) for lib, names in data.FORBIDDEN_IMPORTS.items()}
+    for since, lifted in data.FORBIDDEN_IMPORTS_LIFTED.items():
+        if since <= minor:
+            for lib, names in lifted:
+                out[lib] -= set(names.split())
+    return {lib: frozenset(names) for lib, names in out.items() if names}
+
+
+@cache
 def _libraries(libc: str, minor: int, arch: str) -> frozenset[str]:
     if libc == "musl":
         names = {f"libc.musl-{n}.so.1" for n in data.MUSL_LIBC_NAMES.get(arch, (arch,))}
@@ -124,9 +141,16 @@ _LIBPYTHON = re.compile(r"^libpython\d+\.\d+[dmu]*\.so(\.\d+)*$")
 
 
 class LinuxPlatform:
-    """Judge ELF wheels against manylinux/musllinux policies."""
+    """Judge ELF wheels against manylinux/musllinux policies.
+
+    ``skip_checks`` turns optional checks off: ``"isa"`` ignores the x86-64 ISA level binaries ask
+    for (``--disable-isa-ext-check``).
+    """
 
     name: ClassVar[str] = "linux"
+
+    def __init__(self, skip_checks: Collection[str] = ()) -> None:
+        self.check_isa = "isa" not in skip_checks
 
     def removable(self, name: str, requester: Binary) -> bool:
         # PEP 513/600: extensions must not link libpython; the interpreter that loads them has
@@ -170,6 +194,9 @@ class LinuxPlatform:
             detail = ", ".join(f"{path} ({b.arch})" for path, b in binaries)
             return Verdict("linux", None, error=f"binaries for several architectures: {detail}")
         arch = archs[0]
+        mismatch = _arch_mismatch(binaries, wheel_tags, arch, requested)
+        if mismatch is not None:
+            return Verdict("linux", None, error=mismatch)
         musl = [path for path, b in binaries if is_musl(b)]
         glibc = [path for path, b in binaries if _needs_glibc(b)]
         if musl and glibc:
@@ -207,7 +234,7 @@ class LinuxPlatform:
         if best is None:
             verdict = Verdict("linux", None, (f"linux_{arch}",), tuple(rejected))
         else:
-            verdict = Verdict("linux", best.tag, best.tags, tuple(rejected))
+            verdict = Verdict("linux", best.tag, best.tags, tuple(rejected), requested_tags=best.tags)
         if requested is None or requested in ("auto", ""):
             return verdict
         target, problem = _find_requested(requested, libc, arch, candidates)
@@ -222,7 +249,10 @@ class LinuxPlatform:
             return _replace(verdict, error=f"cannot tag as {target.tag}: {why}")
         if target != best:
             warnings = (f"the wheel qualifies for {best.tag}; tagging it {target.tag} as requested",)
-        return Verdict("linux", target.tag, target.tags, verdict.rejected, warnings)
+        # As auditwheel writes them: the requested policy and its alias, plus the best policy and
+        # its alias when that is more compatible (--only-plat writes requested_tags alone).
+        tags = tuple(sorted({*best.tags, *target.tags}))
+        return Verdict("linux", target.tag, tags, verdict.rejected, warnings, requested_tags=target.tags)
 
     def _reasons(
         self, policy: LinuxPolicy, binaries: Sequence[tuple[str, Binary]], own: frozenset[str]
@@ -230,7 +260,32 @@ class LinuxPlatform:
         allowed = policy.symbol_versions
         provided = policy.libraries
         reasons: list[Reason] = []
+        forbidden = policy.forbidden_imports
         for path, binary in binaries:
+            if self.check_isa and binary.isa_level and policy.arch == "x86_64":
+                reasons.append(
+                    Reason(
+                        path,
+                        f"{binary.isa_level} instructions (GNU_PROPERTY_X86_ISA_1_NEEDED); "
+                        "--disable-isa-ext-check ignores this",
+                    )
+                )
+            pyfpe = sorted(binary.undefined_symbols.intersection(data.PYFPE_SYMBOLS))
+            if pyfpe:
+                reasons.append(
+                    Reason(path, f"{', '.join(pyfpe)}, which Python 3 interpreters do not export (fpectl)")
+                )
+            for library in binary.needed:
+                names = forbidden.get(library)
+                hits = sorted(binary.undefined_symbols & names) if names else ()
+                if hits:
+                    reasons.append(
+                        Reason(
+                            path,
+                            f"black-listed symbols {', '.join(hits)} from {library}, "
+                            f"which {policy.base} systems do not all export",
+                        )
+                    )
             for library, versions in sorted(binary.symbol_versions.items()):
                 if is_loader(library):
                     continue
@@ -247,7 +302,35 @@ class LinuxPlatform:
         return tuple(reasons)
 
 
+def _arch_mismatch(
+    binaries: Sequence[tuple[str, Binary]], wheel_tags: Sequence[str], arch: str, requested: str | None
+) -> str | None:
+    """The one-line refusal when the wheel's platform tag names another architecture than its
+    binaries are built for; None when they agree, the tag names none, or ``--plat`` names the
+    binaries' architecture (the user says which tag to write)."""
+    tagged = sorted({a for t in wheel_tags for a in ARCHS if t.endswith("_" + a) and _arch_of(t) == a})
+    if len(tagged) != 1 or tagged[0] == arch:
+        return None
+    if requested and _arch_of(requested) == arch:
+        return None
+    path = next(p for p, b in binaries if b.archs and b.archs[0] == arch)
+    return (
+        f"the wheel's platform tag is for {tagged[0]} but {path} is built for {arch}; "
+        f"pass --plat TAG_{arch} (e.g. linux_{arch}) to retag it"
+    )
+
+
+def _arch_of(tag: str) -> str | None:
+    """The architecture a Linux platform tag ends with (the longest match: ``ppc64le``, not ``ppc64``)."""
+    for arch in sorted(ARCHS, key=len, reverse=True):
+        if tag.endswith("_" + arch):
+            return arch
+    return None
+
+
 def _needs_glibc(binary: Binary) -> bool:
+    if binary.libc is not None:
+        return binary.libc == "glibc"
     return "libc.so.6" in binary.needed or bool(binary.interpreter and "ld-linux" in binary.interpreter)
 
 

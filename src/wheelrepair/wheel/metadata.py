@@ -104,9 +104,27 @@ def _header_lines(text: str) -> list[tuple[str, str]]:
     return headers
 
 
+def _body_tags(text: str) -> tuple[str, ...]:
+    """``Tag:`` lines after the header block's first blank line (a body, to an RFC 822 parser)."""
+    lines = text.splitlines()
+    blank = next((i for i, line in enumerate(lines) if not line.strip()), len(lines))
+    return tuple(
+        line.partition(":")[2].strip()
+        for line in lines[blank + 1 :]
+        if line.partition(":")[0].strip().lower() == "tag" and line.partition(":")[1]
+    )
+
+
 def parse_wheel_file(text: str) -> tuple[tuple[str, ...], bool]:
-    """Check a WHEEL file and return its ``Tag`` values (in order) and ``Root-Is-Purelib``."""
+    """Check a WHEEL file and return its ``Tag`` values (in order) and ``Root-Is-Purelib``.
+
+    Lenient where auditwheel and pip are: ``Tag`` lines that follow a blank line (so an RFC 822
+    parser sees them as a body) are still read as tags when the header block has none; repair
+    writes them back into the header block.
+    """
     headers = _header_lines(text)
+    if not any(k == "tag" for k, _ in headers):
+        headers += [("tag", tag) for tag in _body_tags(text)]
     versions = [v for k, v in headers if k == "wheel-version"]
     if len(versions) != 1:
         raise MetadataError(
@@ -132,7 +150,15 @@ def rewrite_wheel_file(text: str, tags: Sequence[str]) -> str:
     line was; other lines kept in order; newlines normalized to ``\\n``)."""
     out: list[str] = []
     placed = False
-    for line in text.splitlines():
+    lines = text.splitlines()
+    blank = next((i for i, line in enumerate(lines) if not line.strip()), len(lines))
+    if not any(line.partition(":")[0].strip().lower() == "tag" for line in lines[:blank]) and _body_tags(text):
+        # The tags sat after a blank line: write them at the end of the header block instead.
+        out.extend(line for line in lines[:blank])
+        out.extend(f"Tag: {tag}" for tag in tags)
+        placed = True
+        lines = lines[blank:]
+    for line in lines:
         if line.partition(":")[0].strip().lower() == "tag":
             if not placed:
                 out.extend(f"Tag: {tag}" for tag in tags)

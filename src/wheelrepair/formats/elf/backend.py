@@ -101,10 +101,20 @@ def edit_request(edit: BinaryEdit, current: Callable[[], Binary]) -> PatchReques
     kept. It is written as DT_RUNPATH unless the file uses DT_RPATH alone, whose inheritance by
     dependencies the file may rely on; vendored names are unique, so neither LD_LIBRARY_PATH nor
     anything else can shadow them either way.
+
+    A vendored library gets DT_RPATH ``$ORIGIN`` first, whatever it had (its build machine's paths
+    are dropped, and DT_RUNPATH too, as auditwheel does): its vendored dependencies sit beside it, and
+    a library that dlopens a sibling by bare name finds it there as well.
     """
     set_rpath: tuple[str, ...] | None = None
     force_rpath = False
-    if edit.add_search_paths or edit.keep_search_paths is not None:
+    if edit.vendored:
+        own: dict[str, None] = {"$ORIGIN": None}
+        for rel in edit.add_search_paths:
+            rel = posixpath.normpath(rel) if rel else "."
+            own.setdefault("$ORIGIN" if rel == "." else f"$ORIGIN/{rel}", None)
+        set_rpath, force_rpath = tuple(own), True
+    elif edit.add_search_paths or edit.keep_search_paths is not None:
         binary = current()
         keep = edit.keep_search_paths
         if keep is None:

@@ -15,16 +15,19 @@ from functools import lru_cache
 from ...errors import InvalidBinary
 from ...model import Binary
 from ..base import ByteSource
+from . import imports
 
 MAGIC = b"\x7fELF"
 
 ELFCLASS32, ELFCLASS64 = 1, 2
 ELFDATA2LSB, ELFDATA2MSB = 1, 2
 ET_EXEC, ET_DYN = 2, 3
-PT_LOAD, PT_DYNAMIC, PT_INTERP = 1, 2, 3
+PT_LOAD, PT_DYNAMIC, PT_INTERP, PT_NOTE = 1, 2, 3, 4
+PT_GNU_PROPERTY = 0x6474E553
 PN_XNUM = 0xFFFF
 
-DT_NULL, DT_NEEDED, DT_STRTAB, DT_STRSZ = 0, 1, 5, 10
+DT_NULL, DT_NEEDED, DT_HASH, DT_STRTAB, DT_SYMTAB, DT_STRSZ = 0, 1, 4, 5, 6, 10
+DT_GNU_HASH = 0x6FFFFEF5
 DT_SONAME, DT_RPATH, DT_RUNPATH = 14, 15, 29
 DT_FLAGS_1 = 0x6FFFFFFB
 DT_VERNEED, DT_VERNEEDNUM = 0x6FFFFFFE, 0x6FFFFFFF
@@ -207,6 +210,9 @@ class _Dynamic:
     verneed: int | None
     verneednum: int
     flags_1: int
+    symtab: int | None = None
+    hash: int | None = None
+    gnu_hash: int | None = None
 
 
 def _collect(elf: _Elf) -> _Dynamic:
@@ -230,7 +236,46 @@ def _collect(elf: _Elf) -> _Dynamic:
             dyn.verneednum = value
         elif tag == DT_FLAGS_1:
             dyn.flags_1 = value
+        elif tag == DT_SYMTAB:
+            dyn.symtab = value
+        elif tag == DT_HASH:
+            dyn.hash = value
+        elif tag == DT_GNU_HASH:
+            dyn.gnu_hash = value
     return dyn
+
+
+def _imports(elf: _Elf, dyn: _Dynamic, strings: _Strings | None) -> tuple[frozenset[str], str | None, int]:
+    """Undefined symbols, ISA level, and the end of the bytes read for them."""
+    level, end = imports.isa_level(
+        elf, [(s.type, s.offset, s.filesz) for s in elf.segments if s.type in (PT_NOTE, PT_GNU_PROPERTY)]
+    )
+    if strings is None:
+        return frozenset(), level, end
+    count, hash_end = imports.symbol_count(elf, dyn.hash, dyn.gnu_hash)
+    names, symtab_end = imports.undefined_symbols(
+        elf, dyn.symtab, count, lambda index: strings.get(index, "symbol name")
+    )
+    return names, level, max(end, hash_end, symtab_end)
+
+
+#: CPython extension suffixes that name the C library (``.cpython-312-x86_64-linux-musl.so``).
+_MUSL_SUFFIXES = ("-linux-musl.so", "-linux-musleabihf.so", "-linux-musleabi.so")
+
+
+def _libc(needed: tuple[str, ...], interpreter: str | None, name: str) -> str | None:
+    loader = interpreter.rsplit("/", 1)[-1] if interpreter else ""
+    if loader.startswith("ld-musl-") or any(
+        n == "libc.so" or n.startswith(("libc.musl-", "ld-musl-")) for n in needed
+    ):
+        return "musl"
+    if loader.startswith(("ld-linux", "ld64.so")) or "libc.so.6" in needed:
+        return "glibc"
+    # Alpine links with --as-needed: an extension that calls nothing from libc needs nothing, and
+    # only its file name still says which C library the interpreter that built it used.
+    if name.endswith(_MUSL_SUFFIXES):
+        return "musl"
+    return None
 
 
 def _verneed(elf: _Elf, dyn: _Dynamic, strings: _Strings | None) -> dict[str, frozenset[str]]:
@@ -265,7 +310,7 @@ def _split_path(value: str) -> tuple[str, ...]:
     return tuple(entry for entry in value.split(":") if entry)
 
 
-def _parse(data: bytes | ByteSource) -> Binary:
+def _parse(data: bytes | ByteSource, name: str = "") -> Binary:
     elf = _Elf(data)
     interp_seg = elf.segment(PT_INTERP)
     interpreter = None
@@ -291,6 +336,7 @@ def _parse(data: bytes | ByteSource) -> Binary:
         elf.e_type == ET_DYN
         and (bool(dyn.flags_1 & DF_1_PIE) or (interpreter is not None and soname is None))
     )
+    undefined, level, _ = _imports(elf, dyn, strings)
     return Binary(
         format="elf",
         archs=(elf.machine(),),
@@ -301,6 +347,9 @@ def _parse(data: bytes | ByteSource) -> Binary:
         interpreter=interpreter,
         symbol_versions=_verneed(elf, dyn, strings),
         executable=executable,
+        libc=_libc(needed, interpreter, name.rsplit("/", 1)[-1]),
+        isa_level=level,
+        undefined_symbols=undefined,
     )
 
 
@@ -313,7 +362,7 @@ def read_elf(data: bytes | ByteSource, name: str) -> Binary:
     libc.so.6 carry PT_INTERP too, but they also carry a SONAME.
     """
     try:
-        return _parse(data)
+        return _parse(data, name)
     except _Truncated as exc:
         raise InvalidBinary(
             f"truncated ELF file: {exc.what} extends to byte {exc.needed} of {len(data)}", subject=name
@@ -336,6 +385,10 @@ def needed_extent(head: bytes) -> int | None:
         interp = elf.segment(PT_INTERP)
         if interp is not None:
             end = max(end, interp.offset + interp.filesz)
+        if elf.e_machine == imports.EM_X86_64:
+            for note in elf.segments:
+                if note.type in (PT_NOTE, PT_GNU_PROPERTY):
+                    end = max(end, note.offset + note.filesz)
         seg = elf.segment(PT_DYNAMIC)
         if seg is None:
             return end
@@ -352,6 +405,9 @@ def needed_extent(head: bytes) -> int | None:
         if end > len(head):
             return end
         _verneed(elf, dyn, strings)
+        end = max(end, _imports(elf, dyn, strings)[2])
+        if end > len(head):
+            return end
         return max(end, _strings_end(elf, dyn, strings))
     except _Truncated as exc:
         return max(exc.needed, len(head) + 1)

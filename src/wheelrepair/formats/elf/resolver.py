@@ -9,6 +9,7 @@ from pathlib import PurePosixPath
 
 from ...model import Binary
 from ..base import Loaded, Resolution, SearchContext, normalize
+from .hostplatform import host_arch, host_platform
 from .ldconfig import ld_so_conf_dirs, musl_path_dirs
 
 #: Debian multiarch triplets: the system directories' names and what Debian's ld.so substitutes for
@@ -30,8 +31,11 @@ MULTIARCH = {
     "sparc64": "sparc64-linux-gnu",
 }
 
-#: The kernel's AT_PLATFORM string, which ``$PLATFORM`` expands to. Only architectures where it
-#: does not depend on the CPU model are listed (ppc64le and s390x report "power9", "z15"...).
+#: The kernel's AT_PLATFORM string, which ``$PLATFORM`` expands to on a machine other than this
+#: one (for this machine, hostplatform.py asks the kernel and applies glibc's x86 override). Only
+#: architectures where it does not depend on the CPU model are listed (ppc64le and s390x report
+#: "power9", "z15"...); for x86_64 it is the kernel's value, which glibc keeps on AMD CPUs and
+#: older Intel ones (newer Intel CPUs get "haswell"): the target machine is unknown.
 AT_PLATFORM = {"x86_64": "x86_64", "i686": "i686", "aarch64": "aarch64", "armv7l": "v7l"}
 
 #: Name part of musl's loader and its path file: /lib/ld-musl-<name>.so.1, /etc/ld-musl-<name>.path.
@@ -56,7 +60,10 @@ def is_musl(binary: Binary) -> bool:
 
     Alpine's toolchain records ``libc.musl-<arch>.so.1``; zig records the bare ``libc.so``, a name
     glibc binaries never need (glibc's libc.so is a linker script that resolves to libc.so.6).
+    The reader also knows an extension's C library from its file name (``-linux-musl.so``).
     """
+    if binary.libc is not None:
+        return binary.libc == "musl"
     if binary.interpreter and PurePosixPath(binary.interpreter).name.startswith("ld-musl-"):
         return True
     return any(name == "libc.so" or name.startswith(("libc.musl-", "ld-musl-")) for name in binary.needed)
@@ -113,7 +120,15 @@ class ElfResolver:
         self._memo: dict[tuple[object, ...], Resolution] = {}
 
     def expand(self, search_path: str, loader: Loaded) -> PurePosixPath | None:
-        return _expand(search_path, loader, musl=is_musl(loader.binary))
+        return _expand(search_path, loader, musl=is_musl(loader.binary), platform=self._platform(loader))
+
+    def _platform(self, loader: Loaded) -> str | None:
+        """``$PLATFORM`` for ``loader``: this machine's loader's value when resolving against this
+        machine's own files for its own architecture, else the table's."""
+        arch = loader.binary.archs[0]
+        if self.ctx.host_root in ("", "/") and self.ctx.allow_host and arch == host_arch():
+            return host_platform() or AT_PLATFORM.get(arch)
+        return AT_PLATFORM.get(arch)
 
     def resolve(self, name: str, chain: Sequence[Loaded]) -> Resolution:
         if not chain:
@@ -186,7 +201,7 @@ class ElfResolver:
 
     def _entries(self, entries: Sequence[str], loader: Loaded, musl: bool) -> Iterator[PurePosixPath]:
         for entry in entries:
-            directory = _expand(entry, loader, musl)
+            directory = _expand(entry, loader, musl, self._platform(loader))
             if directory is not None:
                 yield directory
 
@@ -213,14 +228,13 @@ def _rooted(root: str, directory: str) -> PurePosixPath:
     return PurePosixPath(root) / directory.lstrip("/")
 
 
-def _expand(entry: str, loader: Loaded, musl: bool) -> PurePosixPath | None:
+def _expand(entry: str, loader: Loaded, musl: bool, platform: str | None) -> PurePosixPath | None:
     """Substitute the dynamic string tokens in one search path entry; None if unknowable."""
     arch = loader.binary.archs[0]
     values = {"ORIGIN": str(loader.path.parent)}
     if not musl:
         triplet = MULTIARCH.get(arch)
         values["LIB"] = f"lib/{triplet}" if triplet else ("lib64" if arch in _64BIT else "lib")
-        platform = AT_PLATFORM.get(arch)
         if platform is not None:
             values["PLATFORM"] = platform
     out: list[str] = []
