@@ -46,6 +46,9 @@ class Binary:
     slices: tuple[Binary, ...] = ()
     #: True for files that are executables rather than shared objects / extensions.
     executable: bool = False
+    #: ELF: the symbol versions the file defines (.gnu.version_d, without the base entry), which a
+    #: library another wheel provides must hold for each version its users require of it.
+    defined_versions: frozenset[str] = frozenset()
 
     @property
     def arch(self) -> str:
@@ -63,6 +66,12 @@ class Action(str, Enum):
     #: A dependency the target platform forbids and whose symbols the process already has (libpython
     #: on manylinux: the interpreter provides it): repair removes the reference.
     REMOVE = "remove"
+    #: Shipped by another wheel (a provider, ``--provider``): never vendored; repair points the
+    #: binary at the provider's installed directory.
+    PROVIDED = "provided"
+    #: Part of the GPU / graphics driver stack of the user's machine (libcuda, libEGL...): never
+    #: vendored, whether or not the build machine has a copy (see ``policy/drivers.py``).
+    DRIVER = "driver"
 
 
 @dataclass(frozen=True)
@@ -95,6 +104,11 @@ class Dependency:
     #: False for an in-wheel library found only by its name: the loader's search rules do not reach
     #: it from the requester (repair adds a search path to its directory).
     reachable: bool = True
+    #: For ``PROVIDED``: the distribution that ships the library.
+    provider: str | None = None
+    #: One line for the user: why a driver library stays external, or why a provider's library of
+    #: that name was not used.
+    note: str | None = None
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,8 @@ DT_NULL, DT_NEEDED, DT_STRTAB, DT_STRSZ = 0, 1, 5, 10
 DT_SONAME, DT_RPATH, DT_RUNPATH = 14, 15, 29
 DT_FLAGS_1 = 0x6FFFFFFB
 DT_VERNEED, DT_VERNEEDNUM = 0x6FFFFFFE, 0x6FFFFFFF
+DT_VERDEF, DT_VERDEFNUM = 0x6FFFFFFC, 0x6FFFFFFD
+VER_FLG_BASE = 1
 DF_1_PIE = 0x08000000
 
 EF_ARM_ABI_FLOAT_HARD = 0x400
@@ -56,6 +58,8 @@ _DYN = {ELFCLASS32: "iI", ELFCLASS64: "qQ"}
 _SHDR0 = {ELFCLASS32: "IIIIIIIIII", ELFCLASS64: "IIQQQQIIQQ"}
 _VERNEED = "HHIII"  # version cnt file aux next
 _VERNAUX = "IHHII"  # hash flags other name next
+_VERDEF = "HHHHIII"  # version flags ndx cnt hash aux next
+_VERDAUX = "II"  # name next
 
 #: Guards against cyclic or absurd version chains in hostile files.
 _MAX_VERSION_ENTRIES = 1 << 16
@@ -207,6 +211,8 @@ class _Dynamic:
     verneed: int | None
     verneednum: int
     flags_1: int
+    verdef: int | None = None
+    verdefnum: int = 0
 
 
 def _collect(elf: _Elf) -> _Dynamic:
@@ -230,7 +236,29 @@ def _collect(elf: _Elf) -> _Dynamic:
             dyn.verneednum = value
         elif tag == DT_FLAGS_1:
             dyn.flags_1 = value
+        elif tag == DT_VERDEF:
+            dyn.verdef = value
+        elif tag == DT_VERDEFNUM:
+            dyn.verdefnum = value
     return dyn
+
+
+def _verdef(elf: _Elf, dyn: _Dynamic, strings: _Strings | None) -> frozenset[str]:
+    """The version names the file defines (the first name of each definition, without the base
+    definition, which only repeats the SONAME)."""
+    if dyn.verdef is None or dyn.verdefnum == 0 or strings is None:
+        return frozenset()
+    offset = elf.to_offset(dyn.verdef, "DT_VERDEF")
+    names: set[str] = set()
+    for _ in range(min(dyn.verdefnum, _MAX_VERSION_ENTRIES)):
+        _, flags, _, cnt, _, aux, nxt = elf.unpack(_VERDEF, offset, "version definition entry")
+        if cnt and not flags & VER_FLG_BASE:
+            name, _ = elf.unpack(_VERDAUX, offset + aux, "version definition aux entry")
+            names.add(strings.get(name, "version definition name"))
+        if nxt == 0:
+            break
+        offset += nxt
+    return frozenset(names)
 
 
 def _verneed(elf: _Elf, dyn: _Dynamic, strings: _Strings | None) -> dict[str, frozenset[str]]:
@@ -301,6 +329,7 @@ def _parse(data: bytes | ByteSource) -> Binary:
         interpreter=interpreter,
         symbol_versions=_verneed(elf, dyn, strings),
         executable=executable,
+        defined_versions=_verdef(elf, dyn, strings),
     )
 
 
@@ -352,6 +381,7 @@ def needed_extent(head: bytes) -> int | None:
         if end > len(head):
             return end
         _verneed(elf, dyn, strings)
+        _verdef(elf, dyn, strings)
         return max(end, _strings_end(elf, dyn, strings))
     except _Truncated as exc:
         return max(exc.needed, len(head) + 1)
