@@ -12,7 +12,14 @@ from pathlib import Path
 import pytest
 
 from tests.fixtures.pe_build import have, run_wine, windows_path
-from tests.fixtures.providers import CASES, WINDOWS, ProviderCase, build_windows_extension, provider_wheel, unpack
+from tests.fixtures.providers import (
+    CASES,
+    WINDOWS,
+    ProviderCase,
+    build_windows_extension,
+    provider_wheel,
+    unpack,
+)
 from tests.fixtures.wheels import make_wheel
 
 pytestmark = [
