@@ -4,7 +4,6 @@ repaired to link to the provider's installed copy, and run from a fresh venv wit
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 import zipfile
@@ -13,9 +12,8 @@ from pathlib import Path
 import pytest
 from packaging.requirements import Requirement
 
-from tests.fixtures.providers import CASES, LINUX, ProviderCase, build_linux_extension, provider_wheel, unpack
+from tests.fixtures.providers import CASES, Consumer, ProviderCase
 from tests.fixtures.venv import fresh_venv, install, site_packages
-from tests.fixtures.wheels import make_wheel
 
 pytestmark = pytest.mark.network
 
@@ -33,19 +31,6 @@ def wheelrepair(*args: str) -> subprocess.CompletedProcess[str]:
 def runpath(path: Path) -> list[str]:
     out = subprocess.run(["readelf", "-d", str(path)], check=True, capture_output=True, text=True).stdout
     return [line.split("[", 1)[1].rstrip("]") for line in out.splitlines() if "(RUNPATH)" in line or "(RPATH)" in line]
-
-
-class Consumer:
-    def __init__(self, case: ProviderCase, root: Path, requires: tuple[str, ...]) -> None:
-        self.case = case
-        self.provider = provider_wheel(case, LINUX)
-        build = root / "build"
-        unpacked = unpack(self.provider, build / "provider")
-        ext = build_linux_extension(case, unpacked, build / "demo" / "_ext.so")
-        files = {"demo/__init__.py": b"", "demo/_ext.cpython-311-x86_64-linux-gnu.so": ext.read_bytes()}
-        self.wheel = make_wheel(root / "dist", files, requires=requires)
-        # The build tree's copy goes out of reach: only the provider installed in the venv remains.
-        shutil.rmtree(unpacked)
 
 
 @pytest.fixture(scope="module", params=sorted(CASES))
