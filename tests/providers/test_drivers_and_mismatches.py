@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures.pe_build import have_zig
+from tests.fixtures.pe_build import build_dll, have, have_zig
 from tests.fixtures.providers import CASES, LINUX, build_stub_library, build_user, provider_wheel
 from tests.fixtures.wheels import make_wheel
 
@@ -104,3 +104,21 @@ def test_a_provider_library_of_another_architecture_is_not_used(tmp_path: Path) 
     result = wheelrepair("repair", str(wheel), "-w", str(tmp_path / "out"), "--provider", str(provider))
     assert result.returncode == 1 and result.stderr.count("\n") == 1
     assert "libcudart.so.12" in result.stderr and "it is x86_64, the binary needs aarch64" in result.stderr
+
+
+@pytest.mark.skipif(not have("x86_64-w64-mingw32-gcc"), reason="needs mingw-w64")
+def test_windows_driver_dlls_stay_external(tmp_path: Path) -> None:
+    """nvcuda.dll and vulkan-1.dll (stubs built here, on --lib-path) are never vendored, and the
+    loader patch is not written for them."""
+    nvcuda = build_dll(tmp_path / "stubs" / "nvcuda.dll", "__declspec(dllexport) int cuInit(void) { return 0; }\n")
+    vulkan = build_dll(tmp_path / "stubs" / "vulkan-1.dll", "__declspec(dllexport) int vkGetInstanceProcAddr(void) { return 0; }\n")
+    source = "int cuInit(void); int vkGetInstanceProcAddr(void);\n__declspec(dllexport) int f(void) { return cuInit() + vkGetInstanceProcAddr(); }\n"
+    ext = build_dll(tmp_path / "build" / "_gpu.pyd", source, links=[nvcuda, vulkan])
+    wheel = make_wheel(tmp_path / "dist", {"gpu/__init__.py": b"", "gpu/_gpu.pyd": ext.read_bytes()}, tag="cp38-abi3-win_amd64")
+    result = wheelrepair("repair", str(wheel), "-w", str(tmp_path / "out"), "--lib-path", str(nvcuda.parent), "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["vendored"] == []
+    assert sorted(d["name"] for d in report["drivers"]) == ["nvcuda.dll", "vulkan-1.dll"]
+    with zipfile.ZipFile(report["output"]) as zf:
+        assert zf.read("gpu/__init__.py") == b""
