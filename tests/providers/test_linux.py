@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from packaging.requirements import Requirement
 
-from tests.fixtures.providers import CASES, Consumer, ProviderCase
+from tests.fixtures.providers import CASES, WINDOWS, Consumer, ProviderCase, provider_wheel
 from tests.fixtures.venv import fresh_venv, install, site_packages
 
 pytestmark = pytest.mark.network
@@ -152,3 +152,10 @@ def test_a_requirement_that_excludes_the_provider_is_an_error(tmp_path: Path) ->
     assert result.returncode == 1
     assert result.stderr.count("\n") == 1
     assert "nvidia-cuda-runtime-cu12<12.5" in result.stderr and "12.9.79" in result.stderr
+
+
+def test_a_provider_for_another_platform_is_a_usage_error(consumer: Consumer) -> None:
+    windows = provider_wheel(consumer.case, WINDOWS)
+    result = wheelrepair("show", str(consumer.wheel), "--provider", str(windows))
+    assert result.returncode == 2 and result.stderr.count("\n") == 1
+    assert "holds windows binaries, but the wheel is for linux" in result.stderr
