@@ -159,3 +159,19 @@ def test_a_provider_for_another_platform_is_a_usage_error(consumer: Consumer) ->
     result = wheelrepair("show", str(consumer.wheel), "--provider", str(windows))
     assert result.returncode == 2 and result.stderr.count("\n") == 1
     assert "holds windows binaries, but the wheel is for linux" in result.stderr
+
+
+def test_provider_installed_in_the_running_environment(consumer: Consumer, tmp_path: Path) -> None:
+    """--provider NAME without --provider-path: the environment wheelrepair runs in."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", "--system-site-packages", str(tmp_path / "env")],
+                   check=True)  # fmt: skip
+    python = tmp_path / "env" / "bin" / "python"
+    install(python, consumer.provider)
+    result = subprocess.run([str(python), "-m", "wheelrepair", "show", str(consumer.wheel), "--json",
+                             "--provider", consumer.case.name], capture_output=True, text=True)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    shown = json.loads(result.stdout)
+    [provider] = shown["providers"]
+    assert provider["name"] == consumer.case.name and provider["source"].startswith(str(site_packages(python)))
+    actions = {e["name"]: e["action"] for e in shown["external"]}
+    assert actions[consumer.case.linux[2]] == "provided"
