@@ -122,3 +122,20 @@ def test_windows_driver_dlls_stay_external(tmp_path: Path) -> None:
     assert sorted(d["name"] for d in report["drivers"]) == ["nvcuda.dll", "vulkan-1.dll"]
     with zipfile.ZipFile(report["output"]) as zf:
         assert zf.read("gpu/__init__.py") == b""
+
+
+def test_a_provider_copy_of_a_platform_library_is_not_taken(tmp_path: Path) -> None:
+    """A provider that happens to ship libz.so.1 (which every manylinux system provides) does not
+    make a wheel depend on it; its other library is provided."""
+    libz = Path("/lib/x86_64-linux-gnu/libz.so.1")
+    if not libz.exists():
+        pytest.skip("needs the system's libz.so.1")
+    other = build_stub_library(tmp_path / "prov" / "libother.so.1", "libother.so.1", ["other_value"])
+    provider = make_wheel(tmp_path / "providers", {"prov/lib/libz.so.1": libz.read_bytes(),
+                          "prov/lib/libother.so.1": other.read_bytes()}, name="prov", tag="py3-none-manylinux_2_17_x86_64")  # fmt: skip
+    user = build_user(tmp_path / "build" / "_ext.so", ["other_value", "zlibVersion"], [other, libz])
+    wheel = make_wheel(tmp_path / "dist", {"demo/__init__.py": b"", "demo/_ext.so": user.read_bytes()}, requires=("prov",))
+    shown = json.loads(wheelrepair("show", str(wheel), "--provider", str(provider), "--json").stdout)
+    actions = {e["name"]: (e["action"], e.get("provider")) for e in shown["external"]}
+    assert actions["libz.so.1"] == ("system", None)
+    assert actions["libother.so.1"] == ("provided", "prov")

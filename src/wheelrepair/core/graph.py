@@ -164,6 +164,8 @@ def _provided(
             return replace(dep, action=Action.PROVIDED, provider=location.provider, reachable=True), location
     if dep.action is Action.IN_WHEEL and location is not None and location.provider is None:
         return dep, location  # the wheel's own copy, as the loader finds it
+    if dep.action is Action.SYSTEM:
+        return dep, location  # the platform's copy: a provider's same-named file is not needed
     found, note = providers.by_name(dep.name, requester)
     if found is not None:
         return (
