@@ -104,3 +104,15 @@ def test_without_the_provider_the_import_names_it(
     output = result.stdout + result.stderr
     assert result.returncode == 1, output
     assert "ImportError" in output and case.windows[2] in output and f"install {case.name}" in output
+
+
+def test_a_second_repair_changes_nothing(repaired: tuple[ProviderCase, Path, Path, dict], tmp_path: Path) -> None:
+    _case, provider, wheel, _ = repaired
+    result = subprocess.run(
+        [sys.executable, "-m", "wheelrepair", "repair", str(wheel), "-w", str(tmp_path), "--json",
+         "--provider", str(provider)],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["changed"] is False
+    assert (tmp_path / wheel.name).read_bytes() == wheel.read_bytes()
