@@ -10,6 +10,7 @@ planning adds a search path from the binary to the provider's directory.
 
 from __future__ import annotations
 
+import mmap
 import os
 import posixpath
 from collections.abc import Iterable, Mapping, Sequence
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import metadata as importlib_metadata
 from pathlib import Path, PurePosixPath
+from typing import cast
 
 from packaging.utils import canonicalize_name
 
@@ -109,15 +111,11 @@ def _from_installed(spec: str, dist: importlib_metadata.Distribution) -> Provide
             continue  # scripts and data outside site-packages
         full = Path(str(dist.locate_file(entry)))
         try:
-            with open(full, "rb") as fh:
-                head = fh.read(64)
-                backend = backend_for(head) if len(head) >= 16 else None
-                if backend is None:
-                    continue
-                data = head + fh.read()
-            found.append((installed, backend.format, backend.read(data, str(full)), len(data)))
+            parsed = _read_installed(full)
         except (OSError, InvalidBinary):
             continue
+        if parsed is not None:
+            found.append((installed, *parsed))
     tags: tuple[str, ...] = ()
     wheel_text = dist.read_text("WHEEL")
     if wheel_text:
@@ -130,6 +128,23 @@ def _from_installed(spec: str, dist: importlib_metadata.Distribution) -> Provide
     name = dist.metadata["Name"] or spec
     source = str(getattr(dist, "_path", "")) or name
     return Provider(name, dist.version, source, fmt, files)
+
+
+def _read_installed(path: Path) -> tuple[str, Binary, int] | None:
+    """(format, Binary, size) of an installed file, None when it is not a binary. A lazy backend
+    reads a memory map, so a 500 MB library costs the pages its headers sit on, not 500 MB."""
+    with open(path, "rb") as fh:
+        head = fh.read(64)
+        backend = backend_for(head) if len(head) >= 16 else None
+        if backend is None:
+            return None
+        size = os.fstat(fh.fileno()).st_size
+        if backend.lazy and size:
+            with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as view:
+                # A lazy backend's ``read`` takes any ByteSource (see Backend.lazy); mmap is one.
+                return backend.format, backend.read(cast(bytes, view), str(path)), size
+        fh.seek(0)
+        return backend.format, backend.read(fh.read(), str(path)), size
 
 
 @dataclass
