@@ -24,7 +24,7 @@ def inspect_wheel(wheel: str | Path, options: RepairOptions | None = None) -> di
 
 
 def check_wheel(wheel: str | Path, options: RepairOptions | None = None) -> dict[str, Any]:
-    """Resolve the wheel with only its own contents and what its platform provides."""
+    """Resolve the wheel with only its own contents, its providers and what its platform provides."""
     from .core.repair import analyze, check_analysis
     from .core.report import check_report
     from .wheel.archive import WheelArchive
@@ -32,7 +32,10 @@ def check_wheel(wheel: str | Path, options: RepairOptions | None = None) -> dict
     options = options or RepairOptions()
     with WheelArchive.open(wheel) as archive:
         archive.verify_record()
-        analysis = analyze(archive, RepairOptions(exclude=options.exclude), allow_host=False)
+        wheel_only = RepairOptions(
+            exclude=options.exclude, provider=options.provider, provider_path=options.provider_path
+        )
+        analysis = analyze(archive, wheel_only, allow_host=False)
         return check_report(analysis, check_analysis(analysis))
 
 

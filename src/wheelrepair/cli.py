@@ -60,7 +60,27 @@ def _resolution_options(func: Callable[..., Any]) -> Callable[..., Any]:
         "exclude",
         multiple=True,
         metavar="GLOB",
-        help="Leave libraries matching GLOB (needed name or resolved path) external (repeatable).",
+        help="Leave libraries matching GLOB (needed name or resolved path) external (repeatable). "
+        "Driver libraries (libcuda, libEGL, vulkan-1.dll...) always stay external.",
+    )(func)
+    return func
+
+
+def _provider_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    func = click.option(
+        "--provider-path",
+        "provider_path",
+        multiple=True,
+        metavar="DIR",
+        help="Find --provider distributions installed in this site-packages (repeatable).",
+    )(func)
+    func = click.option(
+        "--provider",
+        "provider",
+        multiple=True,
+        metavar="SPEC",
+        help="A wheel file or installed distribution whose libraries the wheel links to instead of "
+        "vendoring them (repeatable).",
     )(func)
     return func
 
@@ -119,6 +139,7 @@ def _options(**cli: Any) -> RepairOptions:
 @_resolution_options
 @click.option("--plat", metavar="TAG", help="Also explain whether this platform tag can be reached.")
 @_isa_option
+@_provider_options
 @_json_option
 def show(
     wheels: tuple[Path, ...],
@@ -127,12 +148,19 @@ def show(
     plat: str | None,
     disable_isa_ext_check: bool | None,
     as_json: bool,
+    provider: tuple[str, ...] = (),
+    provider_path: tuple[str, ...] = (),
 ) -> None:
     """Show each binary's dependencies, what repair would do with them, and the best tag."""
     from . import inspect_wheel
 
     options = _options(
-        lib_path=lib_path, exclude=exclude, plat=plat, disable_isa_ext_check=disable_isa_ext_check
+        lib_path=lib_path,
+        exclude=exclude,
+        plat=plat,
+        disable_isa_ext_check=disable_isa_ext_check,
+        provider=provider,
+        provider_path=provider_path,
     )
     _run_each(wheels, lambda w: inspect_wheel(w, options), render.show, as_json)
 
@@ -148,14 +176,26 @@ def show(
     help="Libraries allowed to stay external (repeatable).",
 )
 @_isa_option
+@_provider_options
 @_json_option
 def check(
-    wheels: tuple[Path, ...], exclude: tuple[str, ...], disable_isa_ext_check: bool | None, as_json: bool
+    wheels: tuple[Path, ...],
+    exclude: tuple[str, ...],
+    disable_isa_ext_check: bool | None,
+    as_json: bool,
+    provider: tuple[str, ...] = (),
+    provider_path: tuple[str, ...] = (),
 ) -> None:
-    """Exit 1 unless every dependency resolves inside the wheel or to the platform, and the tags hold."""
+    """Exit 1 unless every dependency resolves inside the wheel, its providers or the platform, and
+    the tags hold."""
     from . import check_wheel
 
-    options = _options(exclude=exclude, disable_isa_ext_check=disable_isa_ext_check)
+    options = _options(
+        exclude=exclude,
+        disable_isa_ext_check=disable_isa_ext_check,
+        provider=provider,
+        provider_path=provider_path,
+    )
     _run_each(wheels, lambda w: check_wheel(w, options), render.check, as_json, lambda r: not r["ok"])
 
 
@@ -190,6 +230,13 @@ def check(
     help="macOS: architectures every Mach-O file must hold (intel, universal2, or e.g. x86_64,arm64).",
 )
 @_isa_option
+@_provider_options
+@click.option(
+    "--add-requires",
+    "add_requires",
+    is_flag=True,
+    help="Add a Requires-Dist on each provider the wheel links to but does not declare.",
+)
 @_json_option
 def repair(
     wheels: tuple[Path, ...],
@@ -205,9 +252,15 @@ def repair(
     require_archs: str | None,
     disable_isa_ext_check: bool | None,
     as_json: bool,
+    provider: tuple[str, ...] = (),
+    provider_path: tuple[str, ...] = (),
+    add_requires: bool = False,
 ) -> None:
     """Copy the libraries each wheel needs into it, point its binaries at them, and retag it."""
     options = _options(
+        provider=provider,
+        provider_path=provider_path,
+        add_requires=add_requires,
         lib_path=lib_path,
         exclude=exclude,
         plat=plat,

@@ -23,6 +23,11 @@ _LISTS = {"exclude", "lib_path", "no_mangle"}
 _BOOLS = {"strip", "only_plat", "disable_isa_ext_check"}
 _INTS = {"jobs"}
 _KNOWN = {f.name for f in fields(RepairOptions)} - {"config_file"}
+# Providers (libraries other wheels ship): lists and a flag like the options above.
+_LISTS |= {"provider", "provider_path"}
+_BOOLS |= {"add_requires"}
+#: Lists whose entries are paths, relative to the project in pyproject.toml.
+_PATH_LISTS = {"lib_path", "provider_path"}
 
 
 def load_options(
@@ -70,8 +75,10 @@ def _from_table(table: Mapping[str, Any], path: Path) -> dict[str, Any]:
             items = [value] if isinstance(value, str) else value
             if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
                 raise UsageError(f"{raw_key} must be a string or a list of strings", subject=str(path))
-            if key == "lib_path":  # relative to the project, not to wherever the command runs
+            if key in _PATH_LISTS:  # relative to the project, not to wherever the command runs
                 items = [str((path.parent / i).resolve()) for i in items]
+            elif key == "provider":  # a wheel file is relative to the project; a name stays a name
+                items = [_project_file(path.parent, i) for i in items]
             out[key] = tuple(items)
         elif key in _BOOLS:
             if not isinstance(value, bool):
@@ -88,13 +95,18 @@ def _from_table(table: Mapping[str, Any], path: Path) -> dict[str, Any]:
     return out
 
 
+def _project_file(project: Path, item: str) -> str:
+    candidate = project / item
+    return str(candidate.resolve()) if item.endswith(".whl") or candidate.is_file() else item
+
+
 def _from_environ(environ: Mapping[str, str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key in sorted(_KNOWN):
         value = environ.get(f"WHEELREPAIR_{key.upper()}")
         if value is None or value == "":
             continue
-        if key == "lib_path":
+        if key in _PATH_LISTS:
             out[key] = tuple(p for p in value.split(os.pathsep) if p)
         elif key in _LISTS:
             out[key] = tuple(p for p in re.split(r"[,\s]+", value) if p)

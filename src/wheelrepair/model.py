@@ -55,6 +55,9 @@ class Binary:
     #: ELF: names of the undefined, non-weak dynamic symbols (what it imports), for the policies'
     #: lists of forbidden symbols.
     undefined_symbols: frozenset[str] = frozenset()
+    #: ELF: the symbol versions the file defines (.gnu.version_d, without the base entry), which a
+    #: library another wheel provides must hold for each version its users require of it.
+    defined_versions: frozenset[str] = frozenset()
 
     @property
     def arch(self) -> str:
@@ -82,6 +85,12 @@ class Action(str, Enum):
     #: A dependency the target platform forbids and whose symbols the process already has (libpython
     #: on manylinux: the interpreter provides it): repair removes the reference.
     REMOVE = "remove"
+    #: Shipped by another wheel (a provider, ``--provider``): never vendored; repair points the
+    #: binary at the provider's installed directory.
+    PROVIDED = "provided"
+    #: Part of the GPU / graphics driver stack of the user's machine (libcuda, libEGL...): never
+    #: vendored, whether or not the build machine has a copy (see ``policy/drivers.py``).
+    DRIVER = "driver"
 
 
 @dataclass(frozen=True)
@@ -114,6 +123,11 @@ class Dependency:
     #: False for an in-wheel library found only by its name: the loader's search rules do not reach
     #: it from the requester (repair adds a search path to its directory).
     reachable: bool = True
+    #: For ``PROVIDED``: the distribution that ships the library.
+    provider: str | None = None
+    #: One line for the user: why a driver library stays external, or why a provider's library of
+    #: that name was not used.
+    note: str | None = None
 
 
 @dataclass(frozen=True)

@@ -21,5 +21,11 @@ class RepairOptions:
     require_archs: str | None = None
     #: Linux: ignore the x86-64 ISA level binaries ask for (auditwheel's --disable-isa-ext-check).
     disable_isa_ext_check: bool = False
+    #: Wheels or installed distributions whose libraries the wheel links to instead of vendoring.
+    provider: tuple[str, ...] = ()
+    #: site-packages directories to find --provider distributions in (instead of the running one).
+    provider_path: tuple[str, ...] = ()
+    #: Add a Requires-Dist on each provider the wheel links to that its METADATA does not declare.
+    add_requires: bool = False
     #: Where the options came from (a pyproject.toml path), for `show` to report.
     config_file: str | None = None

@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from rich.tree import Tree
 
@@ -19,6 +20,8 @@ _STYLE = {
     "excluded": "cyan",
     "missing": "bold red",
     "remove": "magenta",
+    "provided": "blue",
+    "driver": "cyan",
 }
 
 # Piped output (CI logs, files) is not cropped to 80 columns: long member paths stay whole.
@@ -50,6 +53,10 @@ def _label(edge: Mapping[str, Any], sizes: Mapping[str, int | None]) -> str:
         text += f"  [dim]{path}[/]"
     if action == "vendor" and path is not None and path in sizes:
         text += f"  {size_text(sizes[path])}"
+    if edge.get("provider"):
+        text += f"  by {edge['provider']} {edge.get('provider_version') or ''}".rstrip()
+    if edge.get("note"):
+        text += f"  [dim]({escape(edge['note'])})[/]"
     if edge.get("weak"):
         text += "  [dim](weak)[/]"
     if not edge.get("reachable", True):
@@ -86,6 +93,8 @@ def show(report: Mapping[str, Any]) -> None:
         tree.add("[dim]no binaries for its platform[/]")
     stdout.print(tree)
     _verdict(report)
+    for problem in report.get("requirement_problems", []):
+        stdout.print(f"[yellow]warning:[/] {escape(problem)}")
     if report.get("config_file"):
         stdout.print(f"[dim]options from {report['config_file']}[/]")
 
@@ -141,6 +150,12 @@ def repair(report: Mapping[str, Any]) -> None:
         stdout.print(f"  vendored {item['name']} from {item['source']} as {item['dest']}")
     for name in report.get("excluded", []):
         stdout.print(f"  [cyan]excluded[/] {name} (stays external)")
+    for item in report.get("provided", []):
+        stdout.print(f"  [blue]provided[/] {item['name']} by {item['provider']} ({item['path']})")
+    for item in report.get("drivers", []):
+        stdout.print(f"  [cyan]driver[/] {item['name']}: {escape(item['note'] or '')}")
+    for requirement in report.get("added_requires", []):
+        stdout.print(f"  added Requires-Dist: {escape(requirement)}")
     for warning in report.get("warnings", []):
         stderr.print(f"[yellow]warning:[/] {warning}")
 

@@ -12,11 +12,14 @@ import os
 import posixpath
 from collections import deque
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
 from ..formats.base import Loaded, Location, Resolver
 from ..model import Action, Dependency, DependencyGraph, Node
 from ..policy.base import Platform
+from ..policy.drivers import driver_reason
 from .exclude import GlobSet
+from .providers import ProviderIndex
 from .scan import ScannedBinary
 
 # When one (requester, name) pair is reached along several chains, the answer that lets the wheel
@@ -28,6 +31,8 @@ _RANK = {
     Action.REMOVE: 3,
     Action.VENDOR: 4,
     Action.MISSING: 5,
+    Action.PROVIDED: 0,
+    Action.DRIVER: 1,
 }
 _MAX_DEPTH = 64
 
@@ -46,10 +51,14 @@ def build_graph(
     platform: Platform,
     exclude: GlobSet,
     wheel_resolver: Resolver | None = None,
+    providers: ProviderIndex | None = None,
 ) -> DependencyGraph:
     """Walk from every binary in the wheel. ``wheel_resolver`` sees only the wheel; it answers for
-    names the platform provides, whose host copies never matter (and are slow to look up)."""
+    names the platform provides, whose host copies never matter (and are slow to look up).
+    ``providers`` are the libraries other wheels ship (``--provider``); what they provide is not
+    followed further (their own dependencies are their wheels' business)."""
     wheel_resolver = wheel_resolver or resolver
+    providers = providers or ProviderIndex.empty()
     nodes: dict[str, Node] = {}
     for item in scanned:
         nodes[item.member] = Node(item.member, True, item.binary, item.size, item.location)
@@ -69,11 +78,17 @@ def build_graph(
         requester = chain[-1].binary
         for name in requester.needed:
             dep, location = _decide(name, key, chain, resolver, wheel_resolver, platform, exclude, by_name)
+            dep, location = _provided(dep, location, chain, providers, platform.name)
             if location is not None and location.key not in nodes:
-                size = _host_size(location.key)
-                nodes[location.key] = Node(
-                    location.key, location.in_wheel, location.binary, size, location.path
-                )
+                if location.provider is not None:
+                    # Not a member of this wheel: planning must never edit or copy it.
+                    size = providers.size(location.key)
+                    nodes[location.key] = Node(location.key, False, location.binary, size, location.path)
+                else:
+                    size = _host_size(location.key)
+                    nodes[location.key] = Node(
+                        location.key, location.in_wheel, location.binary, size, location.path
+                    )
             edge_key = (key, name)
             previous = best.get(edge_key)
             if previous is None:
@@ -123,6 +138,44 @@ def _decide(
     if exclude.matches(name, location.key) or exclude.matches(name, str(location.path)):
         return Dependency(name, key, Action.EXCLUDED, location.key, weak), None
     return Dependency(name, key, Action.VENDOR, location.key, weak), location
+
+
+def _provided(
+    dep: Dependency,
+    location: Location | None,
+    chain: Sequence[Loaded],
+    providers: ProviderIndex,
+    platform: str,
+) -> tuple[Dependency, Location | None]:
+    """Apply the two rules that outrank where the loader would look: a driver library always stays
+    external, and a library a provider ships is taken from the provider (never vendored, even when
+    the build machine has a copy) unless it cannot serve this binary, which the note says."""
+    if dep.action in (Action.EXCLUDED, Action.REMOVE):
+        return dep, location
+    driver = driver_reason(platform, dep.name)
+    if driver is not None and not (location is not None and location.in_wheel):
+        return replace(dep, action=Action.DRIVER, path=None, note=driver, reachable=True), None
+    if not providers:
+        return dep, location
+    requester = chain[-1].binary
+    if location is not None and location.provider is not None:
+        refusal = providers.refusal(dep.name, requester, location)
+        if refusal is None:
+            return replace(dep, action=Action.PROVIDED, provider=location.provider, reachable=True), location
+    if dep.action is Action.IN_WHEEL and location is not None and location.provider is None:
+        return dep, location  # the wheel's own copy, as the loader finds it
+    if dep.action is Action.SYSTEM:
+        return dep, location  # the platform's copy: a provider's same-named file is not needed
+    found, note = providers.by_name(dep.name, requester)
+    if found is not None:
+        return (
+            replace(dep, action=Action.PROVIDED, path=found.key, provider=found.provider, reachable=False),
+            found,
+        )
+    if dep.action is Action.IN_WHEEL and location is not None and location.provider is not None:
+        # The loader's rules reach the provider's copy, but it cannot serve this binary.
+        return replace(dep, action=Action.MISSING, path=None, note=note, reachable=True), None
+    return (replace(dep, note=note) if note else dep), location
 
 
 def _libraries_by_name(scanned: Sequence[ScannedBinary]) -> dict[str, Location]:

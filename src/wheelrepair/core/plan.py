@@ -81,6 +81,8 @@ def plan_repair(
                 # In the wheel, but out of the loader's reach from here: point a search path at it.
                 target_dir = str(graph.nodes[edge.path].location.parent.relative_to(WHEEL_ROOT))
                 _append(add, _relative(target_dir, member_dir))
+            elif edge.action is Action.PROVIDED and not edge.reachable and edge.path is not None:
+                _point_at_provider(edge.name, graph.nodes[edge.path], member_dir, backend, replace, add)
         is_vendored = not node.in_wheel
         if not replace and not remove and not add and not is_vendored and not inputs.strip:
             continue
@@ -103,6 +105,9 @@ def plan_repair(
     users = sorted(
         {e.needed_by for e in graph.edges if e.action is Action.VENDOR and graph.nodes[e.needed_by].in_wheel}
     )
+    provided = _provided_files(graph)
+    if provided:
+        users = sorted({*users, *_provided_users(graph)})
     files = (
         backend.support_files(
             inputs.libs_dir,
@@ -110,10 +115,15 @@ def plan_repair(
             users,
             inputs.members,
             read_member,
+            **({"provided": provided} if provided else {}),
         )
-        if vendored
+        if vendored or provided
         else {}
     )
+    # A second repair of a wheel that links to providers regenerates the same loader patch: an
+    # unchanged member is not a change.
+    members = set(inputs.members)
+    files = {m: c for m, c in files.items() if m not in members or read_member(m) != c}
     excluded = tuple(e for e in graph.edges if e.action is Action.EXCLUDED)
     return RepairPlan(
         wheel=inputs.wheel,
@@ -131,6 +141,38 @@ def plan_repair(
             if e.action is Action.REMOVE
         ),
     )
+
+
+def _point_at_provider(
+    name: str, node: Node, member_dir: str, backend: Backend, replace: dict[str, str], add: list[str]
+) -> None:
+    """A provided library the loader's rules do not reach from the binary: add a search path from
+    the binary's installed directory to the provider's (both in the same site-packages), and name
+    the library so that search path finds it (a path-like name, e.g. a Mach-O install name from the
+    build machine, becomes what the backend uses for a library found by search path)."""
+    target_dir = str(node.location.parent.relative_to(WHEEL_ROOT))
+    _append(add, _relative(target_dir, member_dir))
+    reference = backend.needed_reference(node.location.name, member_dir, target_dir)
+    if "/" in name and reference != name:
+        replace[name] = reference
+
+
+def _provided_files(graph: DependencyGraph) -> list[tuple[str, str]]:
+    """(installed path, provider) of every provided library the wheel uses, in first-use order."""
+    found: dict[str, str] = {}
+    for edge in graph.edges:
+        if edge.action is Action.PROVIDED and edge.path is not None and edge.provider is not None:
+            installed = str(graph.nodes[edge.path].location.relative_to(WHEEL_ROOT))
+            found.setdefault(installed, edge.provider)
+    return list(found.items())
+
+
+def _provided_users(graph: DependencyGraph) -> set[str]:
+    return {
+        e.needed_by
+        for e in graph.edges
+        if e.action is Action.PROVIDED and e.needed_by in graph.nodes and graph.nodes[e.needed_by].in_wheel
+    }
 
 
 def _own_name(graph: DependencyGraph, source: str, names_for: Mapping[str, list[str]]) -> str:

@@ -12,7 +12,8 @@ import posixpath
 import shutil
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from dataclasses import replace as evolve
 from functools import lru_cache
 from pathlib import Path
 
@@ -25,10 +26,12 @@ from ..policy import platform_for_format
 from ..policy.base import Context, Platform
 from ..wheel.archive import WheelArchive
 from ..wheel.metadata import WheelMetadata, installed_path, retag
+from ..wheel.requires import add_requirement
 from ..wheel.writer import write_wheel
 from .exclude import GlobSet
 from .graph import build_graph
 from .plan import PlanInputs, plan_repair
+from .providers import Provider, ProviderIndex, check_requirements, load_providers, used_providers
 from .scan import ScannedBinary, scan_wheel
 
 log = logging.getLogger("wheelrepair")
@@ -43,6 +46,10 @@ class Analysis:
     graph: DependencyGraph
     verdict: Verdict
     options: RepairOptions
+    #: The libraries other wheels provide (``--provider``), as the walk saw them.
+    providers: ProviderIndex = field(default_factory=ProviderIndex.empty)
+    #: Providers the wheel links to but whose METADATA requirement is absent or excludes them.
+    requirement_problems: tuple[str, ...] = ()
 
     @property
     def platform(self) -> str | None:
@@ -51,6 +58,9 @@ class Analysis:
     def problems(self) -> tuple[str, ...]:
         """Why this wheel would fail to load or carries a false tag (empty when fine)."""
         return tuple(_problem(self.metadata.filename, d) for d in _unresolved(self.graph))
+
+    def provider(self, name: str) -> Provider | None:
+        return self.providers.named(name)
 
 
 @dataclass(frozen=True)
@@ -61,6 +71,8 @@ class RepairResult:
     changed: bool
     #: The platform tags written into the output's name and WHEEL file.
     tags: tuple[str, ...] = ()
+    #: Requires-Dist values --add-requires wrote into METADATA.
+    added_requires: tuple[str, ...] = ()
 
 
 def libs_dir_for(metadata: WheelMetadata, options: RepairOptions) -> str:
@@ -75,7 +87,25 @@ def libs_dir_for(metadata: WheelMetadata, options: RepairOptions) -> str:
 
 def analyze(archive: WheelArchive, options: RepairOptions, *, allow_host: bool = True) -> Analysis:
     fmt, scanned = scan_wheel(archive)
-    return analyze_scanned(archive.path, archive.metadata, fmt, scanned, options, allow_host=allow_host)
+    analysis = analyze_scanned(archive.path, archive.metadata, fmt, scanned, options, allow_host=allow_host)
+    return _with_requirements(analysis, archive)
+
+
+def _with_requirements(analysis: Analysis, archive: WheelArchive) -> Analysis:
+    """Check the METADATA declares every provider the wheel links to (the wheel layer's side)."""
+    used = used_providers(analysis.graph, analysis.providers)
+    if not used:
+        return analysis
+    text = _metadata_bytes(archive).decode("utf-8", "replace")
+    found = check_requirements(analysis.metadata.filename, text, used, analysis.providers)
+    return evolve(analysis, requirement_problems=found.problems)
+
+
+def _metadata_bytes(archive: WheelArchive) -> bytes:
+    try:
+        return archive.read(f"{archive.metadata.dist_info}/METADATA")
+    except KeyError:
+        return b""
 
 
 def analyze_scanned(
@@ -93,11 +123,22 @@ def analyze_scanned(
         return Analysis(path, metadata, fmt, tuple(scanned), empty, verdict, options)
     backend = backend_named(fmt)
     platform = platform_for_format(fmt, skip_checks(options))
-    resolver = backend.resolver(_context(scanned, backend, options, allow_host))
-    wheel_only = backend.resolver(_context(scanned, backend, options, allow_host=False))
-    graph = build_graph(scanned, resolver, platform, GlobSet.of(options.exclude), wheel_only)
+    providers = provider_index(options, fmt, scanned)
+    resolver = backend.resolver(_context(scanned, backend, options, allow_host, providers))
+    wheel_only = backend.resolver(_context(scanned, backend, options, False, providers))
+    graph = build_graph(scanned, resolver, platform, GlobSet.of(options.exclude), wheel_only, providers)
     verdict = judge(graph, platform, metadata, options.plat, options)
-    return Analysis(path, metadata, fmt, tuple(scanned), graph, verdict, options)
+    return Analysis(path, metadata, fmt, tuple(scanned), graph, verdict, options, providers)
+
+
+def provider_index(
+    options: RepairOptions, fmt: str, scanned: tuple[ScannedBinary, ...] | list[ScannedBinary]
+) -> ProviderIndex:
+    if not options.provider:
+        return ProviderIndex.empty()
+    providers = load_providers(options.provider, options.provider_path)
+    own = [s.installed for s in scanned if s.installed is not None]
+    return ProviderIndex.build(providers, fmt, own)
 
 
 def judge(
@@ -129,15 +170,24 @@ def _context(
     backend: Backend,
     options: RepairOptions,
     allow_host: bool,
+    providers: ProviderIndex | None = None,
 ) -> SearchContext:
     wheel_files = {
         item.installed: (item.member, item.binary) for item in scanned if item.installed is not None
     }
+    owners: dict[str, str] = {}
+    if providers:
+        # Provider files sit in the same site-packages; the wheel's own file wins a shared path.
+        for installed, entry in providers.wheel_files.items():
+            if installed not in wheel_files:
+                wheel_files[installed] = entry
+                owners[installed] = providers.owners[installed]
     return SearchContext(
         wheel_files=wheel_files,
         lib_path=tuple(os.path.abspath(p) for p in options.lib_path),
         read_host=_host_reader(backend),
         allow_host=allow_host,
+        providers=owners,
     )
 
 
@@ -173,8 +223,9 @@ def _unresolved(graph: DependencyGraph) -> list[Dependency]:
 
 def _problem(wheel: str, dep: Dependency) -> str:
     where = ", ".join(dep.searched) if dep.searched else "nowhere the loader looks"
+    note = f" ({dep.note})" if dep.note else ""
     return (
-        f"{wheel}: {dep.name} (needed by {dep.needed_by}) not found in {where}; "
+        f"{wheel}: {dep.name} (needed by {dep.needed_by}) not found in {where}{note}; "
         f"pass --lib-path DIR or --exclude {os.path.basename(dep.name)}"
     )
 
@@ -191,6 +242,13 @@ def check_analysis(analysis: Analysis) -> tuple[str, ...]:
             problems.append(f"{name}: {dep.name} (needed by {dep.needed_by}) is not in the wheel")
         elif dep.action is Action.REMOVE:
             problems.append(f"{name}: {dep.needed_by} links {dep.name}, which its platform tag forbids")
+        elif dep.action is Action.PROVIDED and not dep.reachable and dep.path is not None:
+            where = posixpath.dirname(dep.path)
+            problems.append(
+                f"{name}: {dep.name} (needed by {dep.needed_by}) is in {dep.provider} ({where}), but "
+                "the loader's search path does not reach it; run wheelrepair repair --provider"
+            )
+    problems += analysis.requirement_problems
     platform = platform_for_format(analysis.format, skip_checks(analysis.options))
     for tag in analysis.metadata.platform_tags:
         verdict = judge(analysis.graph, platform, analysis.metadata, tag)
@@ -214,8 +272,9 @@ def repair(path: Path, out_dir: Path, options: RepairOptions) -> RepairResult:
         if verdict.tag is None:
             reason = _first_reason(verdict)
             raise PolicyViolation(f"no {verdict.platform} policy fits{reason}", subject=name)
+        metadata_files, added_requires = _requirement_files(analysis, archive, options)
         backend = backend_named(analysis.format)
-        resolver = backend.resolver(_context(analysis.scanned, backend, options, True))
+        resolver = backend.resolver(_context(analysis.scanned, backend, options, True, analysis.providers))
         libs_dir = libs_dir_for(archive.metadata, options)
         if options.lib_sdir is None:
             users = sorted(
@@ -241,6 +300,8 @@ def repair(path: Path, out_dir: Path, options: RepairOptions) -> RepairResult:
             resolver,
             archive.read,
         )
+        if metadata_files:
+            plan = evolve(plan, files={**plan.files, **metadata_files})
         # --only-plat: the requested tag and its alias; a macOS tag may be a compressed set
         # (macosx_10_9_x86_64.macosx_12_0_arm64), which --only-plat keeps whole
         if options.only_plat:
@@ -270,7 +331,7 @@ def repair(path: Path, out_dir: Path, options: RepairOptions) -> RepairResult:
             write_wheel(archive, staged, replace=replace, add=add, wheel_tags=tag_lines)
             _verify(staged, analysis, {**replace, **add}, backend, options, verdict)
             os.replace(staged, output)
-        return RepairResult(analysis, plan, output, changed=True, tags=tuple(tags))
+        return RepairResult(analysis, plan, output, changed=True, tags=tuple(tags), added_requires=added_requires)
 
 
 def _first_reason(verdict: Verdict) -> str:
@@ -329,10 +390,33 @@ def _verify(
         check_options = RepairOptions(
             plat=verdict.tag, exclude=options.exclude, disable_isa_ext_check=options.disable_isa_ext_check
         )
+        check_options = evolve(check_options, provider=options.provider, provider_path=options.provider_path)
         after = analyze_scanned(staged, metadata, fmt, scanned, check_options, allow_host=False)
-        problems = check_analysis(after)
+        problems = check_analysis(_with_requirements(after, archive))
     if problems:
         raise NotRepairable(f"the repaired wheel would not be self-contained: {problems[0]}")
+
+
+def _requirement_files(
+    analysis: Analysis, archive: WheelArchive, options: RepairOptions
+) -> tuple[dict[str, bytes], tuple[str, ...]]:
+    """Refuse a wheel that links to a provider it does not declare (unless --add-requires, which
+    returns the METADATA with the declaration added) or declares at versions that exclude it."""
+    used = used_providers(analysis.graph, analysis.providers)
+    if not used:
+        return {}, ()
+    data = _metadata_bytes(archive)
+    name = archive.metadata.filename
+    found = check_requirements(name, data.decode("utf-8", "replace"), used, analysis.providers)
+    refusals = found.unsatisfied if options.add_requires else found.unsatisfied + found.undeclared
+    if refusals:
+        raise NotRepairable(refusals[0].split(": ", 1)[1], subject=name)
+    if not found.missing:
+        return {}, ()
+    for requirement in found.missing:
+        data = add_requirement(data, requirement)
+        log.info("%s: added Requires-Dist: %s", name, requirement)
+    return {f"{archive.metadata.dist_info}/METADATA": data}, found.missing
 
 
 def _copy_atomically(src: Path, dest: Path) -> None:

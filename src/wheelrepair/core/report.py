@@ -43,6 +43,7 @@ def show_report(analysis: Analysis) -> dict[str, Any]:
                 else None,
                 "weak": edge.weak,
                 "searched": list(edge.searched),
+                **_provider_fields(analysis, edge.provider, edge.note),
             },
         )
         if edge.needed_by not in entry["needed_by"]:
@@ -81,12 +82,30 @@ def show_report(analysis: Analysis) -> dict[str, Any]:
                 "action": e.action.value,
                 "weak": e.weak,
                 "reachable": e.reachable,
+                **_provider_fields(analysis, e.provider, e.note),
             }
             for e in graph.edges
         ],
         "external": list(external.values()),
         "config_file": analysis.options.config_file,
+        "providers": [
+            {"name": p.name, "version": p.version, "source": p.source} for p in analysis.providers.providers
+        ],
+        "requirement_problems": list(analysis.requirement_problems),
     }
+
+
+def _provider_fields(analysis: Analysis, provider: str | None, note: str | None) -> dict[str, Any]:
+    """``provider``/``provider_version`` for a provided library, ``note`` for a driver library or
+    a provider's library that was not used; absent otherwise, so other documents stay as they were."""
+    fields: dict[str, Any] = {}
+    if provider is not None:
+        found = analysis.provider(provider)
+        fields["provider"] = provider
+        fields["provider_version"] = found.version if found else None
+    if note is not None:
+        fields["note"] = note
+    return fields
 
 
 def check_report(analysis: Analysis, problems: tuple[str, ...]) -> dict[str, Any]:
@@ -109,6 +128,9 @@ def repair_report(result: RepairResult) -> dict[str, Any]:
                 {"name": v.name, "source": v.source, "dest": v.dest} for v in (plan.vendored if plan else ())
             ],
             "excluded": sorted({e.name for e in plan.excluded}) if plan else [],
+            "provided": _provided(result),
+            "drivers": _drivers(result),
+            "added_requires": list(result.added_requires),
             "warnings": list(plan.warnings) if plan else [],
         }
     )
@@ -125,3 +147,22 @@ def merge_report(result: MergeResult) -> dict[str, Any]:
         "added": list(result.added),
         "warnings": list(result.warnings),
     }
+
+
+def _provided(result: RepairResult) -> list[dict[str, Any]]:
+    """Each library taken from a provider once: name, provider, its path in the provider."""
+    seen: dict[tuple[str, str | None], dict[str, Any]] = {}
+    for edge in result.analysis.graph.edges:
+        if edge.action is Action.PROVIDED:
+            seen.setdefault(
+                (edge.name, edge.path), {"name": edge.name, "provider": edge.provider, "path": edge.path}
+            )
+    return list(seen.values())
+
+
+def _drivers(result: RepairResult) -> list[dict[str, Any]]:
+    seen: dict[str, dict[str, Any]] = {}
+    for edge in result.analysis.graph.edges:
+        if edge.action is Action.DRIVER:
+            seen.setdefault(edge.name, {"name": edge.name, "note": edge.note})
+    return list(seen.values())

@@ -49,6 +49,9 @@ class Location:
     path: PurePosixPath
     in_wheel: bool
     binary: Binary
+    #: The distribution that ships this file when it comes from a provider wheel (under
+    #: ``WHEEL_ROOT`` like the wheel's own files), None for the wheel's own files and the host's.
+    provider: str | None = None
 
     @property
     def directory(self) -> PurePosixPath:
@@ -89,6 +92,11 @@ class SearchContext:
     use_host_config: bool = True
     #: False for ``check``: only the wheel's own files (and what the platform provides) count.
     allow_host: bool = True
+    #: Installed paths in ``wheel_files`` that another wheel provides -> that distribution's name.
+    #: They sit in the same site-packages as the wheel, so every search rule reaches them as it
+    #: reaches the wheel's own files; Windows resolvers also count their directories as added (the
+    #: loader patch adds them).
+    providers: Mapping[str, str] = field(default_factory=dict)
 
     def in_wheel(self, path: PurePosixPath) -> bool:
         return in_wheel(path)
@@ -103,7 +111,10 @@ class SearchContext:
             if entry is None:
                 return None
             member, binary = entry
-            return Location(member, PurePosixPath(text), True, binary) if accept(binary) else None
+            if not accept(binary):
+                return None
+            provider = self.providers.get(text[len(_WHEEL_PREFIX) :])
+            return Location(member, PurePosixPath(text), True, binary, provider)
         if not self.allow_host or not _host_has(text):
             return None
         host_binary = self.read_host(text)
@@ -229,12 +240,15 @@ class Backend(Protocol):
         users: Sequence[str],
         members: Sequence[str],
         read_member: Callable[[str], bytes],
+        provided: Sequence[tuple[str, str]] = (),
     ) -> Mapping[str, bytes]:
         """Non-binary members the loader needs after repair, as {member path: new content}.
 
         ``vendored`` are the libs-dir member paths in dependency order (dependencies first),
         ``users`` the wheel binaries that need any of them, ``members`` every member path of the
         wheel. Windows returns the patched ``__init__.py`` files here; ELF and Mach-O return {}.
+        ``provided`` are the (installed path, provider) pairs of libraries other wheels ship that
+        the users need: Windows finds and preloads them from the provider's directory at run time.
         """
         ...
 

@@ -72,6 +72,7 @@ class ElfBackend:
         users: Sequence[str],
         members: Sequence[str],
         read_member: Callable[[str], bytes],
+        provided: Sequence[tuple[str, str]] = (),
     ) -> Mapping[str, bytes]:
         return {}
 

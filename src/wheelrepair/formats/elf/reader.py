@@ -31,6 +31,8 @@ DT_GNU_HASH = 0x6FFFFEF5
 DT_SONAME, DT_RPATH, DT_RUNPATH = 14, 15, 29
 DT_FLAGS_1 = 0x6FFFFFFB
 DT_VERNEED, DT_VERNEEDNUM = 0x6FFFFFFE, 0x6FFFFFFF
+DT_VERDEF, DT_VERDEFNUM = 0x6FFFFFFC, 0x6FFFFFFD
+VER_FLG_BASE = 1
 DF_1_PIE = 0x08000000
 
 EF_ARM_ABI_FLOAT_HARD = 0x400
@@ -59,6 +61,8 @@ _DYN = {ELFCLASS32: "iI", ELFCLASS64: "qQ"}
 _SHDR0 = {ELFCLASS32: "IIIIIIIIII", ELFCLASS64: "IIQQQQIIQQ"}
 _VERNEED = "HHIII"  # version cnt file aux next
 _VERNAUX = "IHHII"  # hash flags other name next
+_VERDEF = "HHHHIII"  # version flags ndx cnt hash aux next
+_VERDAUX = "II"  # name next
 
 #: Guards against cyclic or absurd version chains in hostile files.
 _MAX_VERSION_ENTRIES = 1 << 16
@@ -213,6 +217,8 @@ class _Dynamic:
     symtab: int | None = None
     hash: int | None = None
     gnu_hash: int | None = None
+    verdef: int | None = None
+    verdefnum: int = 0
 
 
 def _collect(elf: _Elf) -> _Dynamic:
@@ -242,6 +248,10 @@ def _collect(elf: _Elf) -> _Dynamic:
             dyn.hash = value
         elif tag == DT_GNU_HASH:
             dyn.gnu_hash = value
+        elif tag == DT_VERDEF:
+            dyn.verdef = value
+        elif tag == DT_VERDEFNUM:
+            dyn.verdefnum = value
     return dyn
 
 
@@ -276,6 +286,24 @@ def _libc(needed: tuple[str, ...], interpreter: str | None, name: str) -> str | 
     if name.endswith(_MUSL_SUFFIXES):
         return "musl"
     return None
+
+
+def _verdef(elf: _Elf, dyn: _Dynamic, strings: _Strings | None) -> frozenset[str]:
+    """The version names the file defines (the first name of each definition, without the base
+    definition, which only repeats the SONAME)."""
+    if dyn.verdef is None or dyn.verdefnum == 0 or strings is None:
+        return frozenset()
+    offset = elf.to_offset(dyn.verdef, "DT_VERDEF")
+    names: set[str] = set()
+    for _ in range(min(dyn.verdefnum, _MAX_VERSION_ENTRIES)):
+        _, flags, _, cnt, _, aux, nxt = elf.unpack(_VERDEF, offset, "version definition entry")
+        if cnt and not flags & VER_FLG_BASE:
+            name, _ = elf.unpack(_VERDAUX, offset + aux, "version definition aux entry")
+            names.add(strings.get(name, "version definition name"))
+        if nxt == 0:
+            break
+        offset += nxt
+    return frozenset(names)
 
 
 def _verneed(elf: _Elf, dyn: _Dynamic, strings: _Strings | None) -> dict[str, frozenset[str]]:
@@ -350,6 +378,7 @@ def _parse(data: bytes | ByteSource, name: str = "") -> Binary:
         libc=_libc(needed, interpreter, name.rsplit("/", 1)[-1]),
         isa_level=level,
         undefined_symbols=undefined,
+        defined_versions=_verdef(elf, dyn, strings),
     )
 
 
@@ -405,6 +434,7 @@ def needed_extent(head: bytes) -> int | None:
         if end > len(head):
             return end
         _verneed(elf, dyn, strings)
+        _verdef(elf, dyn, strings)
         end = max(end, _imports(elf, dyn, strings)[2])
         if end > len(head):
             return end

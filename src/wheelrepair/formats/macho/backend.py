@@ -143,6 +143,7 @@ class MachOBackend:
         users: Sequence[str],
         members: Sequence[str],
         read_member: Callable[[str], bytes],
+        provided: Sequence[tuple[str, str]] = (),
     ) -> Mapping[str, bytes]:
         return {}
 

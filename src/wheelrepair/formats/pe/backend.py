@@ -95,8 +95,9 @@ class PEBackend:
         users: Sequence[str],
         members: Sequence[str],
         read_member: Callable[[str], bytes],
+        provided: Sequence[tuple[str, str]] = (),
     ) -> Mapping[str, bytes]:
-        return loader.support_files(libs_dir, vendored, users, members, read_member)
+        return loader.support_files(libs_dir, vendored, users, members, read_member, provided)
 
     def libs_dir(self, default: str, users: Sequence[str], members: Sequence[str]) -> str:
         """Where vendored DLLs must go (see ``loader.libs_dir_for``): the core's hook for extensions

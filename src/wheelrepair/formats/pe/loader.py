@@ -84,8 +84,10 @@ def support_files(
     users: Sequence[str],
     members: Sequence[str],
     read_member: Callable[[str], bytes],
+    provided: Sequence[tuple[str, str]] = (),
 ) -> Mapping[str, bytes]:
-    """The patched ``__init__.py`` of every package whose extensions need the vendored DLLs."""
+    """The patched ``__init__.py`` of every package whose extensions need the vendored DLLs, or
+    DLLs that other wheels provide (``provided``: (path under site-packages, provider) pairs)."""
     by_installed = {p: m for m in members if (p := installed(m)) is not None}
     libs = libs_dir.strip("/")
     libs = "" if libs == "." else libs
@@ -97,6 +99,11 @@ def support_files(
         if path is None or path.startswith(f"{libs}/"):
             continue
         package = package_for(path, by_installed)
+        if package is None and provided:
+            raise NotRepairable(
+                f"{user} is not inside a regular package, so no __init__.py can tell Windows where "
+                f"{provided[0][1]} keeps {posixpath.basename(provided[0][0])}"
+            )
         if package is None:
             if posixpath.dirname(path) != libs:
                 raise NotRepairable(
@@ -111,7 +118,11 @@ def support_files(
         source = read_member(init)
         earlier = [n for n in existing_preloads(source) if n in present and n not in dlls]
         up = len(package.split("/"))
-        files[init] = patch_init(source, loader_block(up, libs, [*earlier, *dlls]))
+        if provided:
+            block = provider_block(up, libs if vendored or earlier else None, [*earlier, *dlls], provided)
+        else:
+            block = loader_block(up, libs, [*earlier, *dlls])
+        files[init] = patch_init(source, block)
     return files
 
 
@@ -145,6 +156,53 @@ def loader_block(up: int, libs_dir: str, dlls: Sequence[str]) -> str:
             "",
         ]
     )
+
+
+def provider_block(
+    up: int, libs_dir: str | None, dlls: Sequence[str], provided: Sequence[tuple[str, str]]
+) -> str:
+    """The block for a package whose extensions also need DLLs other wheels provide: each provider
+    directory is found from this package's own location (the provider is installed in the same
+    site-packages, whichever venv that is), added, and its DLLs are loaded by full path first; a
+    provider that is not installed fails the import naming the DLL and the distribution to install.
+    ``libs_dir`` is None when nothing is vendored."""
+    parts = ", ".join(["os.path.dirname(__file__)", *["os.pardir"] * up])
+    directories = list(dict.fromkeys(posixpath.dirname(path) for path, _ in provided))
+    lines = [
+        BEGIN,
+        "def _wheelrepair_load_dlls():",
+        "    import os",
+        "    import sys",
+        "",
+        '    if sys.platform != "win32":',
+        "        return",
+        "    import ctypes",
+        "",
+        f"    site = os.path.abspath(os.path.join({parts}))",
+        f"    for _dir in ({''.join(f'{d!r}, ' for d in directories).rstrip(' ')}):",
+        "        _path = os.path.join(site, *_dir.split('/'))",
+        '        if os.path.isdir(_path) and hasattr(os, "add_dll_directory"):',
+        "            os.add_dll_directory(_path)",
+        f"    for _dll, _dist in ({''.join(f'({p!r}, {d!r}), ' for p, d in provided).rstrip(' ')}):",
+        "        _path = os.path.join(site, *_dll.split('/'))",
+        "        if not os.path.isfile(_path):",
+        "            raise ImportError(",
+        '                f"{_path} not found: install {_dist}, which provides it"',
+        "            )",
+        "        ctypes.WinDLL(_path)",
+    ]
+    if libs_dir is not None:
+        names = "".join(f"{name!r}, " for name in dlls).rstrip(" ")
+        sub = f", {libs_dir!r}" if libs_dir else ""
+        lines += [
+            f"    libs = os.path.join(site{sub})",
+            '    if hasattr(os, "add_dll_directory"):',
+            "        os.add_dll_directory(libs)",
+            f"    for _name in ({names}):",
+            "        ctypes.WinDLL(os.path.join(libs, _name))",
+        ]
+    lines += ["", "", "_wheelrepair_load_dlls()", "del _wheelrepair_load_dlls", END, ""]
+    return "\n".join(lines)
 
 
 def existing_preloads(source: bytes) -> list[str]:

@@ -51,6 +51,9 @@ class PEResolver:
                 # DLLs at the site-packages root are where repair puts them for root-level
                 # extensions; the loader patch of the wheel's packages adds that directory.
                 added.setdefault("", None)
+        # Directories of libraries other wheels provide: the loader patch adds each one it uses.
+        for rel in ctx.providers:
+            added.setdefault(rel.rpartition("/")[0], None)
         self._added = tuple(WHEEL_ROOT / d if d else WHEEL_ROOT for d in added)
         host_dirs = list(ctx.lib_path)
         if sys.platform == "win32":
