@@ -46,6 +46,9 @@ class Binary:
     slices: tuple[Binary, ...] = ()
     #: True for files that are executables rather than shared objects / extensions.
     executable: bool = False
+    #: The file asks the loader for an executable stack (ELF: PT_GNU_STACK with PF_X), which glibc
+    #: 2.41+ refuses for a dlopened library.
+    exec_stack: bool = False
 
     @property
     def arch(self) -> str:
@@ -165,6 +168,8 @@ class BinaryEdit:
     add_search_paths: tuple[str, ...] = ()
     keep_search_paths: tuple[str, ...] | None = None
     strip: bool = False
+    #: Drop the file's request for an executable stack (see ``Binary.exec_stack``).
+    clear_exec_stack: bool = False
 
     @property
     def is_empty(self) -> bool:
@@ -175,6 +180,7 @@ class BinaryEdit:
             and not self.add_search_paths
             and self.keep_search_paths is None
             and not self.strip
+            and not self.clear_exec_stack
         )
 
 

@@ -12,6 +12,7 @@ from ..formats.base import WHEEL_ROOT, Backend, Loaded, Resolver, in_wheel
 from ..model import Action, BinaryEdit, DependencyGraph, Node, RepairPlan, VendoredLibrary, Verdict
 from .exclude import GlobSet
 from .naming import file_sha256, name_digest
+from .stack import needs_clearing
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,8 @@ def plan_repair(
                 target_dir = str(graph.nodes[edge.path].location.parent.relative_to(WHEEL_ROOT))
                 _append(add, _relative(target_dir, member_dir))
         is_vendored = not node.in_wheel
-        if not replace and not remove and not add and not is_vendored and not inputs.strip:
+        clear_stack = needs_clearing(node.binary)
+        if not replace and not remove and not add and not is_vendored and not inputs.strip and not clear_stack:
             continue
         add_paths = tuple(add)
         keep: tuple[str, ...] | None = None
@@ -97,6 +99,7 @@ def plan_repair(
             add_search_paths=add_paths,
             keep_search_paths=keep,
             strip=inputs.strip,
+            clear_exec_stack=clear_stack,
         )
 
     users = sorted(

@@ -6,6 +6,7 @@ before it is given its final name. Nothing here knows which binary format it is 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import posixpath
@@ -30,6 +31,7 @@ from .exclude import GlobSet
 from .graph import build_graph
 from .plan import PlanInputs, plan_repair
 from .scan import ScannedBinary, scan_wheel
+from .stack import stack_findings
 
 log = logging.getLogger("wheelrepair")
 
@@ -97,6 +99,9 @@ def analyze_scanned(
     wheel_only = backend.resolver(_context(scanned, backend, options, allow_host=False))
     graph = build_graph(scanned, resolver, platform, GlobSet.of(options.exclude), wheel_only)
     verdict = judge(graph, platform, metadata, options.plat)
+    findings = stack_findings(graph)
+    if findings:
+        verdict = dataclasses.replace(verdict, warnings=verdict.warnings + findings)
     return Analysis(path, metadata, fmt, tuple(scanned), graph, verdict, options)
 
 
@@ -174,6 +179,7 @@ def check_analysis(analysis: Analysis) -> tuple[str, ...]:
             problems.append(f"{name}: {dep.name} (needed by {dep.needed_by}) is not in the wheel")
         elif dep.action is Action.REMOVE:
             problems.append(f"{name}: {dep.needed_by} links {dep.name}, which its platform tag forbids")
+    problems += [f"{name}: {finding}" for finding in stack_findings(analysis.graph)]
     platform = platform_for_format(analysis.format)
     for tag in analysis.metadata.platform_tags:
         verdict = judge(analysis.graph, platform, analysis.metadata, tag)

@@ -67,6 +67,7 @@ def show_report(analysis: Analysis) -> dict[str, Any]:
                 "needed": list(s.binary.needed),
                 "rpath": list(s.binary.rpaths),
                 "runpath": list(s.binary.runpaths),
+                "exec_stack": s.binary.exec_stack,
             }
             for s in analysis.scanned
         ],

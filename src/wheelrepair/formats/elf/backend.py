@@ -48,6 +48,10 @@ class ElfBackend:
         request = edit_request(edit, lambda: reader.read_elf(path.read_bytes(), str(path)))
         if request != PatchRequest():
             edit_elf(path, request)
+        if edit.clear_exec_stack:
+            from .stack import clear_exec_stack
+
+            clear_exec_stack(path)
 
     def finalize(self, path: Path) -> None:
         return None

@@ -22,6 +22,7 @@ ELFCLASS32, ELFCLASS64 = 1, 2
 ELFDATA2LSB, ELFDATA2MSB = 1, 2
 ET_EXEC, ET_DYN = 2, 3
 PT_LOAD, PT_DYNAMIC, PT_INTERP = 1, 2, 3
+PT_GNU_STACK, PF_X = 0x6474E551, 0x1
 PN_XNUM = 0xFFFF
 
 DT_NULL, DT_NEEDED, DT_STRTAB, DT_STRSZ = 0, 1, 5, 10
@@ -93,6 +94,7 @@ class _Segment:
     offset: int
     vaddr: int
     filesz: int
+    flags: int = 0
 
 
 class _Elf:
@@ -123,9 +125,9 @@ class _Elf:
         for i in range(phnum):
             f = self.unpack(layout, phoff + i * phentsize, "program header")
             if self.cls == ELFCLASS32:
-                self.segments.append(_Segment(f[0], f[1], f[2], f[4]))
+                self.segments.append(_Segment(f[0], f[1], f[2], f[4], f[6]))
             else:
-                self.segments.append(_Segment(f[0], f[2], f[3], f[5]))
+                self.segments.append(_Segment(f[0], f[2], f[3], f[5], f[1]))
 
     def need(self, end: int, what: str) -> None:
         if end > len(self.data):
@@ -301,6 +303,7 @@ def _parse(data: bytes | ByteSource) -> Binary:
         interpreter=interpreter,
         symbol_versions=_verneed(elf, dyn, strings),
         executable=executable,
+        exec_stack=any(s.type == PT_GNU_STACK and s.flags & PF_X for s in elf.segments),
     )
 
 
