@@ -135,6 +135,8 @@ def repair(report: Mapping[str, Any]) -> None:
     stdout.print(f"  tags: {', '.join(report.get('tags', []))}")
     for item in vendored:
         stdout.print(f"  vendored {item['name']} from {item['source']} as {item['dest']}")
+    for move in report.get("moved_scripts", []):
+        stdout.print(f"  moved {move['from']} to {move['to']} (a launcher runs it from scripts/)")
     for name in report.get("excluded", []):
         stdout.print(f"  [cyan]excluded[/] {name} (stays external)")
     for warning in report.get("warnings", []):

@@ -31,6 +31,8 @@ from .exclude import GlobSet
 from .graph import build_graph
 from .plan import PlanInputs, plan_repair
 from .scan import ScannedBinary, scan_wheel
+from .scripts import ScriptMove, apply_moves, script_moves
+from .scripts import modes as script_modes
 from .stack import stack_findings
 
 log = logging.getLogger("wheelrepair")
@@ -63,6 +65,8 @@ class RepairResult:
     changed: bool
     #: The platform tags written into the output's name and WHEEL file.
     tags: tuple[str, ...] = ()
+    #: Executables moved out of ``<dist>.data/scripts`` (a launcher took their place).
+    moved_scripts: tuple[ScriptMove, ...] = ()
 
 
 def libs_dir_for(metadata: WheelMetadata, options: RepairOptions) -> str:
@@ -215,6 +219,11 @@ def repair(path: Path, out_dir: Path, options: RepairOptions) -> RepairResult:
                 }
             )
             libs_dir = backend.libs_dir(libs_dir, users, archive.members)
+        moves = (
+            script_moves(analysis.graph, archive.metadata, archive.members) if backend.script_launcher else ()
+        )
+        installed = {s.member: s.installed or s.member for s in analysis.scanned}
+        installed.update({m.member: m.dest for m in moves})
         plan = plan_repair(
             PlanInputs(
                 wheel=name,
@@ -222,7 +231,7 @@ def repair(path: Path, out_dir: Path, options: RepairOptions) -> RepairResult:
                 verdict=verdict,
                 libs_dir=libs_dir,
                 members=archive.members,
-                installed={s.member: s.installed or s.member for s in analysis.scanned},
+                installed=installed,
                 no_mangle=GlobSet.of(options.no_mangle),
                 strip=options.strip,
             ),
@@ -248,13 +257,15 @@ def repair(path: Path, out_dir: Path, options: RepairOptions) -> RepairResult:
             tempfile.TemporaryDirectory(prefix=".wheelrepair-", dir=out_dir) as staging,
         ):
             replace, add = _apply(plan, archive, backend, Path(scratch))
+            replace, add = apply_moves(moves, replace, add, archive.read)
+            modes = script_modes(moves, lambda m: (archive.zipinfo(m).external_attr >> 16) & 0o7777)
             # Staged beside the output (same file system, so the final rename is atomic) under its
             # real name, so the check below reads exactly the wheel users will get.
             staged = Path(staging) / new_name
-            write_wheel(archive, staged, replace=replace, add=add, wheel_tags=tag_lines)
+            write_wheel(archive, staged, replace=replace, add=add, wheel_tags=tag_lines, modes=modes)
             _verify(staged, analysis, {**replace, **add}, backend, options, verdict)
             os.replace(staged, output)
-        return RepairResult(analysis, plan, output, changed=True, tags=tuple(tags))
+        return RepairResult(analysis, plan, output, changed=True, tags=tuple(tags), moved_scripts=moves)
 
 
 def _first_reason(verdict: Verdict) -> str:

@@ -16,6 +16,7 @@ from .resolver import ElfResolver
 class ElfBackend:
     format: ClassVar[str] = "elf"
     lazy: ClassVar[bool] = True
+    script_launcher: ClassVar[bool] = True
 
     def sniff(self, head: bytes) -> bool:
         return reader.sniff(head)

@@ -37,6 +37,7 @@ _LOADER = "@loader_path"
 class MachOBackend:
     format: ClassVar[str] = "macho"
     lazy: ClassVar[bool] = False
+    script_launcher: ClassVar[bool] = True
 
     def sniff(self, head: bytes) -> bool:
         if is_fat(head):
