@@ -84,7 +84,8 @@ def plan_repair(
                 _append(add, _relative(target_dir, member_dir))
         is_vendored = not node.in_wheel
         clear_stack = needs_clearing(node.binary)
-        if not replace and not remove and not add and not is_vendored and not inputs.strip and not clear_stack:
+        unchanged = not replace and not remove and not add and not is_vendored
+        if unchanged and not inputs.strip and not clear_stack:
             continue
         add_paths = tuple(add)
         keep: tuple[str, ...] | None = None

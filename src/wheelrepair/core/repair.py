@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from .. import __version__
 from ..errors import InvalidBinary, MissingDependency, NotRepairable, PolicyViolation, UsageError
 from ..formats import backend_named
 from ..formats.base import Backend, Resolver, SearchContext
@@ -30,6 +31,7 @@ from ..wheel.writer import write_wheel
 from .exclude import GlobSet
 from .graph import build_graph
 from .plan import PlanInputs, plan_repair
+from .sbom import sbom_for_repair
 from .scan import ScannedBinary, scan_wheel
 from .scripts import ScriptMove, apply_moves, script_moves
 from .scripts import modes as script_modes
@@ -67,6 +69,8 @@ class RepairResult:
     tags: tuple[str, ...] = ()
     #: Executables moved out of ``<dist>.data/scripts`` (a launcher took their place).
     moved_scripts: tuple[ScriptMove, ...] = ()
+    #: The SBOM member this repair wrote (None when it vendored nothing).
+    sbom: str | None = None
 
 
 def libs_dir_for(metadata: WheelMetadata, options: RepairOptions) -> str:
@@ -259,13 +263,24 @@ def repair(path: Path, out_dir: Path, options: RepairOptions) -> RepairResult:
             replace, add = _apply(plan, archive, backend, Path(scratch))
             replace, add = apply_moves(moves, replace, add, archive.read)
             modes = script_modes(moves, lambda m: (archive.zipinfo(m).external_attr >> 16) & 0o7777)
+            sbom = sbom_for_repair(
+                plan, analysis.graph, archive.metadata, new_name, archive.members, archive.read,
+                {**replace, **add}, __version__,
+            )  # fmt: skip
+            if sbom is not None:
+                (replace if sbom[0] in archive.members else add)[sbom[0]] = sbom[1]
+                if sbom[0] in add:
+                    modes[sbom[0]] = 0o644
             # Staged beside the output (same file system, so the final rename is atomic) under its
             # real name, so the check below reads exactly the wheel users will get.
             staged = Path(staging) / new_name
             write_wheel(archive, staged, replace=replace, add=add, wheel_tags=tag_lines, modes=modes)
             _verify(staged, analysis, {**replace, **add}, backend, options, verdict)
             os.replace(staged, output)
-        return RepairResult(analysis, plan, output, changed=True, tags=tuple(tags), moved_scripts=moves)
+        return RepairResult(
+            analysis, plan, output, changed=True, tags=tuple(tags), moved_scripts=moves,
+            sbom=sbom[0] if sbom else None,
+        )  # fmt: skip
 
 
 def _first_reason(verdict: Verdict) -> str:

@@ -110,6 +110,7 @@ def repair_report(result: RepairResult) -> dict[str, Any]:
             "excluded": sorted({e.name for e in plan.excluded}) if plan else [],
             "warnings": list(plan.warnings) if plan else [],
             "moved_scripts": [{"from": m.member, "to": m.dest} for m in result.moved_scripts],
+            "sbom": result.sbom,
         }
     )
     return report

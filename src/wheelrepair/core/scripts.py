@@ -30,7 +30,9 @@ class ScriptMove:
     dest: str
 
 
-def script_moves(graph: DependencyGraph, metadata: WheelMetadata, members: Sequence[str]) -> tuple[ScriptMove, ...]:
+def script_moves(
+    graph: DependencyGraph, metadata: WheelMetadata, members: Sequence[str]
+) -> tuple[ScriptMove, ...]:
     """The scripts that need a search path into the wheel (a vendored library, or an in-wheel one
     the loader cannot reach from there), each with its new place."""
     present = set(members)
@@ -53,7 +55,7 @@ def script_moves(graph: DependencyGraph, metadata: WheelMetadata, members: Seque
     return tuple(moves)
 
 
-_LAUNCHER = '''\
+_LAUNCHER = """\
 #!python
 # Written by wheelrepair: the program itself is {dest} in site-packages, moved there so it
 # finds the libraries vendored with it. This runs it with the same arguments.
@@ -76,7 +78,7 @@ def _program():
 
 if __name__ == "__main__":
     os.execv(_program(), sys.argv)
-'''
+"""
 
 
 def launcher(move: ScriptMove) -> bytes:
