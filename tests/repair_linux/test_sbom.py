@@ -5,75 +5,17 @@ against auditwheel's ``auditwheel.cdx.json`` for the same wheel; on all three pl
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import shutil
 import subprocess
-import sys
 import zipfile
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.fixtures.elf_project import build_gcc_wheel, build_system_deps_wheel
-
-SBOM = "sboms/wheelrepair.cdx.json"
-
-
-def wheelrepair(*args: str) -> dict[str, Any]:
-    result = subprocess.run([sys.executable, "-m", "wheelrepair", *args, "--json"], capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
-    report: dict[str, Any] = json.loads(result.stdout)
-    return report
-
-
-def sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def prop(component: dict[str, Any], name: str) -> str | None:
-    return next((p["value"] for p in component.get("properties", []) if p["name"] == name), None)
-
-
-def read_sbom(wheel: Path) -> tuple[dict[str, Any], dict[str, bytes], str]:
-    """The SBOM document, every member's bytes, and the SBOM's member path (exactly one)."""
-    with zipfile.ZipFile(wheel) as zf:
-        names = zf.namelist()
-        files = {n: zf.read(n) for n in names}
-    sboms = [n for n in names if n.endswith(".dist-info/" + SBOM)]
-    assert len(sboms) == 1 and len(names) == len(set(names)), sboms
-    return json.loads(files[sboms[0]]), files, sboms[0]
-
-
-def assert_describes(wheel: Path, report: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Every vendored library is one component whose hash is its file's in the wheel, whose source
-    and original name are what repair reported; RECORD lists the SBOM with its hash. Returns the
-    components by file."""
-    document, files, member = read_sbom(wheel)
-    assert report["sbom"] == member
-    assert document["bomFormat"] == "CycloneDX" and document["specVersion"] == "1.6"
-    assert document["metadata"]["component"]["purl"].endswith(f"?file_name={wheel.name}")
-    record = files[member.replace(SBOM, "RECORD")].decode()
-    digest = base64.urlsafe_b64encode(hashlib.sha256(files[member]).digest()).rstrip(b"=").decode()
-    assert f"{member},sha256={digest},{len(files[member])}" in record.splitlines()
-    by_file = {prop(c, "wheelrepair:file"): c for c in document["components"]}
-    assert sorted(by_file) == sorted(v["dest"] for v in report["vendored"])
-    for vendored in report["vendored"]:
-        component = by_file[vendored["dest"]]
-        assert component["name"] == vendored["name"]
-        assert component["hashes"] == [{"alg": "SHA-256", "content": sha256(files[vendored["dest"]])}]
-        assert prop(component, "wheelrepair:source-path") == vendored["source"]
-        assert prop(component, "wheelrepair:source-sha256") == sha256(Path(vendored["source"]).read_bytes())
-    refs = [c["bom-ref"] for c in document["components"]] + [document["metadata"]["component"]["bom-ref"]]
-    assert len(refs) == len(set(refs))
-    assert {d["ref"] for d in document["dependencies"]} == set(refs)
-    return by_file
-
-
-def dependencies(document: dict[str, Any]) -> dict[str, list[str]]:
-    return {d["ref"]: d["dependsOn"] for d in document["dependencies"]}
+from tests.fixtures.sbom import assert_describes, dependencies, prop, read_sbom, sha256
+from tests.fixtures.sbom import repair_json as wheelrepair
 
 
 def test_a_chain_lists_both_libraries_and_which_loads_which(tmp_path: Path) -> None:
