@@ -30,6 +30,7 @@ from ..wheel.metadata import WheelMetadata, installed_path, retag
 from ..wheel.writer import write_wheel
 from .exclude import GlobSet
 from .graph import build_graph
+from .naming import memoized_sha256
 from .plan import PlanInputs, plan_repair
 from .sbom import sbom_for_repair
 from .scan import ScannedBinary, scan_wheel
@@ -227,6 +228,7 @@ def repair(path: Path, out_dir: Path, options: RepairOptions) -> RepairResult:
             script_moves(analysis.graph, archive.metadata, archive.members) if backend.script_launcher else ()
         )
         installed = {s.member: s.installed or s.member for s in analysis.scanned}
+        hash_file = memoized_sha256()
         installed.update({m.member: m.dest for m in moves})
         plan = plan_repair(
             PlanInputs(
@@ -242,6 +244,7 @@ def repair(path: Path, out_dir: Path, options: RepairOptions) -> RepairResult:
             backend,
             resolver,
             archive.read,
+            hash_file,
         )
         tags = (verdict.tag,) if options.only_plat else verdict.tags or (verdict.tag,)
         new_name, tag_lines = retag(archive.metadata, tags)
@@ -265,7 +268,7 @@ def repair(path: Path, out_dir: Path, options: RepairOptions) -> RepairResult:
             modes = script_modes(moves, lambda m: (archive.zipinfo(m).external_attr >> 16) & 0o7777)
             sbom = sbom_for_repair(
                 plan, analysis.graph, archive.metadata, new_name, archive.members, archive.read,
-                {**replace, **add}, __version__,
+                {**replace, **add}, __version__, hash_file,
             )  # fmt: skip
             if sbom is not None:
                 (replace if sbom[0] in archive.members else add)[sbom[0]] = sbom[1]

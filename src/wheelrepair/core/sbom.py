@@ -65,7 +65,10 @@ class VendoredRecord:
 
 
 def records_for(
-    plan: RepairPlan, graph: DependencyGraph, written: Mapping[str, Path | bytes]
+    plan: RepairPlan,
+    graph: DependencyGraph,
+    written: Mapping[str, Path | bytes],
+    hash_file: Callable[[str | Path], str] = file_sha256,
 ) -> tuple[list[VendoredRecord], list[str]]:
     """One record per vendored library, and the members of those the wheel's own binaries load."""
     dest_of = {v.source: v.dest for v in plan.vendored}
@@ -83,9 +86,9 @@ def records_for(
             VendoredRecord(
                 name=lib.name,
                 member=lib.dest,
-                sha256=_sha256(written.get(lib.dest, Path(lib.source))),
+                sha256=_sha256(written.get(lib.dest, Path(lib.source)), hash_file),
                 source=lib.source,
-                source_sha256=file_sha256(lib.source),
+                source_sha256=hash_file(lib.source),
                 owner=known.get(lib.source),
                 depends_on=tuple(loads),
             )
@@ -100,10 +103,10 @@ def records_for(
     return records, direct
 
 
-def _sha256(content: Path | bytes) -> str:
+def _sha256(content: Path | bytes, hash_file: Callable[[str | Path], str] = file_sha256) -> str:
     if isinstance(content, bytes):
         return hashlib.sha256(content).hexdigest()
-    return file_sha256(content)
+    return hash_file(content)
 
 
 def build_sbom(
@@ -245,13 +248,14 @@ def sbom_for_repair(
     read_member: Callable[[str], bytes],
     written: Mapping[str, Path | bytes],
     tool_version: str,
+    hash_file: Callable[[str | Path], str] = file_sha256,
 ) -> tuple[str, bytes] | None:
     """(member path, content) of the output's SBOM, or None when this repair vendors nothing (an
     SBOM already in the wheel then stays as it is)."""
     if not plan.vendored:
         return None
     member = sbom_member(metadata)
-    records, direct = records_for(plan, graph, written)
+    records, direct = records_for(plan, graph, written, hash_file)
     existing = read_member(member) if member in members else None
     final = set(members) | set(written)
     content = build_sbom(
