@@ -132,3 +132,11 @@ def test_same_name_layout_and_vendored_set_as_auditwheel(project: ChainProject, 
 
     assert layout(our_files) == layout(their_files)
     assert their_launcher.startswith(b"#!python")
+    # Where ours does better: auditwheel's launcher asks sysconfig alone, which does not know a
+    # ``pip install --target`` directory (ours runs there: the test above).
+    target = tmp_path / "their-target"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-index", "--target", str(target),
+                    str(theirs)], check=True, capture_output=True)
+    run = subprocess.run([str(target / "bin" / "tool-prog")], capture_output=True, text=True,
+                         env={"PATH": os.environ["PATH"], "PYTHONPATH": str(target)})
+    assert run.returncode != 0 and "FileNotFoundError" in run.stderr

@@ -3,7 +3,7 @@ with a small Python launcher left in their place.
 
 Installers copy ``scripts/`` to the environment's ``bin/`` (``Scripts\\`` on Windows), whose distance
 from site-packages differs between a venv, ``--user``, ``--prefix`` and distribution layouts, so no
-search path relative to the executable reaches ``<dist>.libs``. auditwheel (since 5.4) moves such a
+search path relative to the executable reaches ``<dist>.libs``. auditwheel moves such a
 program to ``<dist>.scripts/<name>`` at the wheel root and installs a ``#!python`` launcher that
 execs it; the installer rewrites that first line to the environment's interpreter. We do the same,
 and the launcher looks in every site-packages directory on ``sys.path`` (not only the one
