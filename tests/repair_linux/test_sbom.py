@@ -6,6 +6,7 @@ against auditwheel's ``auditwheel.cdx.json`` for the same wheel; on all three pl
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import zipfile
@@ -62,6 +63,9 @@ def test_debian_libraries_name_their_package(system_wheel: Path, tmp_path: Path)
         assert prop(component, "wheelrepair:package-manager") == "dpkg"
         assert component["version"] == version
         assert component["purl"].startswith(f"pkg:deb/debian/{package}@")
+        # Found through the soname symlink, copied from the file it points to.
+        found_as = prop(component, "wheelrepair:found-as")
+        assert found_as is not None and os.path.realpath(found_as) == vendored["source"] != found_as
 
 
 @pytest.mark.skipif(shutil.which("auditwheel") is None, reason="auditwheel is not installed")

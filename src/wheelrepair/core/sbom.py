@@ -34,10 +34,11 @@ from .owners import OwningPackage, owners
 SBOM_NAME = "wheelrepair.cdx.json"
 SPEC_VERSION = "1.6"
 #: Property names (CycloneDX properties are free-form name/value pairs; ours are prefixed).
-FILE, ORIGINAL, SOURCE, SOURCE_SHA256, MANAGER, PACKAGE = (
+FILE, ORIGINAL, SOURCE, FOUND_AS, SOURCE_SHA256, MANAGER, PACKAGE = (
     "wheelrepair:file",
     "wheelrepair:original-name",
     "wheelrepair:source-path",
+    "wheelrepair:found-as",
     "wheelrepair:source-sha256",
     "wheelrepair:package-manager",
     "wheelrepair:package",
@@ -62,6 +63,8 @@ class VendoredRecord:
     owner: OwningPackage | None
     #: Members of the vendored libraries it loads.
     depends_on: tuple[str, ...] = ()
+    #: The path the loader found, when it is a symlink to ``source`` (``libffi.so.8``).
+    found_as: str | None = None
 
 
 def records_for(
@@ -91,6 +94,7 @@ def records_for(
                 source_sha256=hash_file(lib.source),
                 owner=known.get(lib.source),
                 depends_on=tuple(loads),
+                found_as=_found_as(graph, lib.source),
             )
         )
     direct = sorted(
@@ -101,6 +105,12 @@ def records_for(
         }
     )
     return records, direct
+
+
+def _found_as(graph: DependencyGraph, source: str) -> str | None:
+    node = graph.nodes.get(source)
+    location = str(node.location) if node is not None else source
+    return location if location != source else None
 
 
 def _sha256(content: Path | bytes, hash_file: Callable[[str | Path], str] = file_sha256) -> str:
@@ -175,6 +185,8 @@ def _component(record: VendoredRecord) -> dict[str, Any]:
         {"name": SOURCE, "value": record.source},
         {"name": SOURCE_SHA256, "value": record.source_sha256},
     ]
+    if record.found_as:
+        properties.append({"name": FOUND_AS, "value": record.found_as})
     component: dict[str, Any] = {"type": "library", "bom-ref": _ref(record.member), "name": record.name}
     owner = record.owner
     if owner is not None:
