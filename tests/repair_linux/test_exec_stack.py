@@ -113,3 +113,20 @@ def test_a_32_bit_library_is_cleared_in_place(tmp_path: Path) -> None:
     assert not read_elf(after, lib.name).exec_stack
     assert len(after) == len(before) and sum(a != b for a, b in zip(before, after)) == 1
     assert clear_exec_stack(lib) is False
+
+
+def test_a_wheel_whose_only_fault_is_the_stack_flag_is_rewritten(tmp_path: Path) -> None:
+    from tests.fixtures.wheels import make_wheel
+
+    (tmp_path / "m.c").write_text("int m(int x) { return x * 3; }\n")
+    lib = tmp_path / "_m.so"
+    subprocess.run(["gcc", "-shared", "-fPIC", "-O2", EXECSTACK, "-o", str(lib), str(tmp_path / "m.c")], check=True)
+    wheel = make_wheel(tmp_path / "in", {"solo/__init__.py": b"", "solo/_m.so": lib}, name="solo")
+    result = wheelrepair("repair", str(wheel), "-w", str(tmp_path / "out"), "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["changed"] is True and report["vendored"] == [] and report["sbom"] is None
+    files = _extract(Path(report["output"]), tmp_path / "unpacked")
+    assert [gnu_stack_flags(p) for p in files.values()] == ["RW"]
+    again = wheelrepair("repair", report["output"], "-w", str(tmp_path / "again"), "--json")
+    assert json.loads(again.stdout)["changed"] is False

@@ -228,8 +228,8 @@ def repair(path: Path, out_dir: Path, options: RepairOptions) -> RepairResult:
             script_moves(analysis.graph, archive.metadata, archive.members) if backend.script_launcher else ()
         )
         installed = {s.member: s.installed or s.member for s in analysis.scanned}
+        installed.update({m.member: m.dest for m in moves})  # plan search paths from the new place
         hash_file = memoized_sha256()
-        installed.update({m.member: m.dest for m in moves})
         plan = plan_repair(
             PlanInputs(
                 wheel=name,
