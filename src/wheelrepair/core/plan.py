@@ -12,7 +12,7 @@ from ..formats.base import WHEEL_ROOT, Backend, Loaded, Resolver, in_wheel
 from ..model import Action, BinaryEdit, DependencyGraph, Node, RepairPlan, VendoredLibrary, Verdict
 from .exclude import GlobSet
 from .naming import file_sha256, name_digest
-from .stack import needs_clearing
+from .stack import stack_edits
 
 
 @dataclass(frozen=True)
@@ -83,9 +83,7 @@ def plan_repair(
                 target_dir = str(graph.nodes[edge.path].location.parent.relative_to(WHEEL_ROOT))
                 _append(add, _relative(target_dir, member_dir))
         is_vendored = not node.in_wheel
-        clear_stack = needs_clearing(node.binary)
-        unchanged = not replace and not remove and not add and not is_vendored
-        if unchanged and not inputs.strip and not clear_stack:
+        if not replace and not remove and not add and not is_vendored and not inputs.strip:
             continue
         add_paths = tuple(add)
         keep: tuple[str, ...] | None = None
@@ -100,7 +98,6 @@ def plan_repair(
             add_search_paths=add_paths,
             keep_search_paths=keep,
             strip=inputs.strip,
-            clear_exec_stack=clear_stack,
         )
 
     users = sorted(
@@ -123,7 +120,7 @@ def plan_repair(
         verdict=inputs.verdict,
         libs_dir=inputs.libs_dir,
         vendored=vendored,
-        edits=edits,
+        edits={**edits, **stack_edits(edits, graph, dest_of)},
         files=dict(files),
         excluded=excluded,
         warnings=inputs.verdict.warnings

@@ -8,7 +8,10 @@ alone: the kernel, not dlopen, sets up their stack, and a program may really nee
 
 from __future__ import annotations
 
-from ..model import Binary, DependencyGraph
+import dataclasses
+from collections.abc import Mapping
+
+from ..model import Binary, BinaryEdit, DependencyGraph
 
 
 def needs_clearing(binary: Binary) -> bool:
@@ -24,3 +27,18 @@ def stack_findings(graph: DependencyGraph) -> tuple[str, ...]:
         for key in dict.fromkeys(keys)
         if key in graph.nodes and needs_clearing(graph.nodes[key].binary)
     )
+
+
+def stack_edits(
+    edits: Mapping[str, BinaryEdit], graph: DependencyGraph, dest_of: Mapping[str, str]
+) -> dict[str, BinaryEdit]:
+    """The plan's edits for every library of the output that asks for an executable stack, with
+    the request cleared (a library repair would not otherwise touch gets an edit of its own).
+    ``dest_of`` maps vendored host libraries to their member paths."""
+    changed: dict[str, BinaryEdit] = {}
+    for key, node in graph.nodes.items():
+        target = key if node.in_wheel else dest_of.get(key)
+        if target is None or not needs_clearing(node.binary):
+            continue
+        changed[target] = dataclasses.replace(edits.get(target, BinaryEdit()), clear_exec_stack=True)
+    return changed

@@ -174,14 +174,14 @@ class Resolver(Protocol):
 class Backend(Protocol):
     """One binary format: reading, resolving, editing."""
 
-    format: ClassVar[str]
-    #: True when ``read`` accepts any ``ByteSource``, not only ``bytes``: the core then hands it
-    #: large wheel members lazily, so it inflates only what the reader touches.
-    lazy: ClassVar[bool]
     #: True when an executable finds its libraries through search paths relative to itself (ELF,
     #: Mach-O): one in ``<dist>.data/scripts`` then needs moving into site-packages, with a launcher
     #: left in its place (core/scripts.py). PE executables find DLLs beside them or on PATH instead.
     script_launcher: ClassVar[bool]
+    format: ClassVar[str]
+    #: True when ``read`` accepts any ``ByteSource``, not only ``bytes``: the core then hands it
+    #: large wheel members lazily, so it inflates only what the reader touches.
+    lazy: ClassVar[bool]
 
     def sniff(self, head: bytes) -> bool:
         """True if ``head`` (the first 64 bytes of a file) starts a binary of this format."""

@@ -14,9 +14,9 @@ from .resolver import ElfResolver
 
 
 class ElfBackend:
+    script_launcher: ClassVar[bool] = True
     format: ClassVar[str] = "elf"
     lazy: ClassVar[bool] = True
-    script_launcher: ClassVar[bool] = True
 
     def sniff(self, head: bytes) -> bool:
         return reader.sniff(head)

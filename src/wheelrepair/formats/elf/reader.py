@@ -22,7 +22,6 @@ ELFCLASS32, ELFCLASS64 = 1, 2
 ELFDATA2LSB, ELFDATA2MSB = 1, 2
 ET_EXEC, ET_DYN = 2, 3
 PT_LOAD, PT_DYNAMIC, PT_INTERP = 1, 2, 3
-PT_GNU_STACK, PF_X = 0x6474E551, 0x1
 PN_XNUM = 0xFFFF
 
 DT_NULL, DT_NEEDED, DT_STRTAB, DT_STRSZ = 0, 1, 5, 10
@@ -32,6 +31,8 @@ DT_VERNEED, DT_VERNEEDNUM = 0x6FFFFFFE, 0x6FFFFFFF
 DF_1_PIE = 0x08000000
 
 EF_ARM_ABI_FLOAT_HARD = 0x400
+#: The stack permissions a file asks for (formats/elf/stack.py).
+PT_GNU_STACK, PF_X = 0x6474E551, 0x1
 
 #: e_machine -> (name for ELFCLASS32, name for ELFCLASS64); ppc64/mips also depend on endianness.
 _MACHINES: dict[int, tuple[str, str]] = {
@@ -296,6 +297,7 @@ def _parse(data: bytes | ByteSource) -> Binary:
     return Binary(
         format="elf",
         archs=(elf.machine(),),
+        exec_stack=any(s.type == PT_GNU_STACK and s.flags & PF_X for s in elf.segments),
         needed=needed,
         soname=soname,
         rpaths=_split_path(rpath) if rpath else (),
@@ -303,7 +305,6 @@ def _parse(data: bytes | ByteSource) -> Binary:
         interpreter=interpreter,
         symbol_versions=_verneed(elf, dyn, strings),
         executable=executable,
-        exec_stack=any(s.type == PT_GNU_STACK and s.flags & PF_X for s in elf.segments),
     )
 
 

@@ -35,9 +35,9 @@ _LOADER = "@loader_path"
 
 
 class MachOBackend:
+    script_launcher: ClassVar[bool] = True
     format: ClassVar[str] = "macho"
     lazy: ClassVar[bool] = False
-    script_launcher: ClassVar[bool] = True
 
     def sniff(self, head: bytes) -> bool:
         if is_fat(head):

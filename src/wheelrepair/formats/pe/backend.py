@@ -23,9 +23,9 @@ _MAX_LFANEW = 1 << 20
 
 
 class PEBackend:
+    script_launcher: ClassVar[bool] = False
     format: ClassVar[str] = "pe"
     lazy: ClassVar[bool] = False
-    script_launcher: ClassVar[bool] = False
 
     def sniff(self, head: bytes) -> bool:
         if len(head) < 0x40 or head[:2] != b"MZ":
