@@ -62,12 +62,12 @@ def show_report(analysis: Analysis) -> dict[str, Any]:
             {
                 "path": s.member,
                 "format": s.format,
+                "exec_stack": s.binary.exec_stack,
                 "arch": s.binary.arch,
                 "size": s.size,
                 "needed": list(s.binary.needed),
                 "rpath": list(s.binary.rpaths),
                 "runpath": list(s.binary.runpaths),
-                "exec_stack": s.binary.exec_stack,
             }
             for s in analysis.scanned
         ],
@@ -102,6 +102,8 @@ def repair_report(result: RepairResult) -> dict[str, Any]:
         {
             "output": str(result.output),
             "changed": result.changed,
+            "moved_scripts": [{"from": m.member, "to": m.dest} for m in result.moved_scripts],
+            "sbom": result.sbom,
             "tags": list(result.tags),
             "libs_dir": plan.libs_dir if plan else None,
             "vendored": [
@@ -109,8 +111,6 @@ def repair_report(result: RepairResult) -> dict[str, Any]:
             ],
             "excluded": sorted({e.name for e in plan.excluded}) if plan else [],
             "warnings": list(plan.warnings) if plan else [],
-            "moved_scripts": [{"from": m.member, "to": m.dest} for m in result.moved_scripts],
-            "sbom": result.sbom,
         }
     )
     return report
