@@ -32,6 +32,9 @@ class Binary:
     rpaths: tuple[str, ...] = ()
     runpaths: tuple[str, ...] = ()
     interpreter: str | None = None
+    #: The file asks the loader for an executable stack (ELF: PT_GNU_STACK with PF_X), which glibc
+    #: 2.41+ refuses for a dlopened library.
+    exec_stack: bool = False
     #: ELF: library name -> symbol versions required from it (from .gnu.version_r).
     symbol_versions: Mapping[str, frozenset[str]] = field(default_factory=dict)
     #: Mach-O: minimum OS version (LC_BUILD_VERSION / LC_VERSION_MIN_MACOSX), e.g. (11, 0).
@@ -196,6 +199,8 @@ class BinaryEdit:
     """
 
     replace_needed: Mapping[str, str] = field(default_factory=dict)
+    #: Drop the file's request for an executable stack (see ``Binary.exec_stack``).
+    clear_exec_stack: bool = False
     remove_needed: tuple[str, ...] = ()
     set_own_name: str | None = None
     add_search_paths: tuple[str, ...] = ()
@@ -213,6 +218,7 @@ class BinaryEdit:
             and not self.add_search_paths
             and self.keep_search_paths is None
             and not self.strip
+            and not self.clear_exec_stack
         )
 
 

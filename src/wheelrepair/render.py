@@ -146,6 +146,8 @@ def repair(report: Mapping[str, Any]) -> None:
     vendored = report.get("vendored", [])
     stdout.print(f"{report['wheel']} -> [bold]{report['output']}[/]")
     stdout.print(f"  tags: {', '.join(report.get('tags', []))}")
+    for move in report.get("moved_scripts", []):
+        stdout.print(f"  moved {move['from']} to {move['to']} (a launcher runs it from scripts/)")
     for item in vendored:
         stdout.print(f"  vendored {item['name']} from {item['source']} as {item['dest']}")
     for name in report.get("excluded", []):

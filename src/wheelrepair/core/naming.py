@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+import os
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 _CHUNK = 1 << 20
@@ -32,3 +33,18 @@ def name_digest(content_sha256: str, dependency_names: Iterable[str] = ()) -> st
     for name in names:
         digest.update(b"\0" + name.encode())
     return digest.hexdigest()[:8]
+
+
+def memoized_sha256() -> Callable[[str | Path], str]:
+    """``file_sha256`` that hashes each file once per repair (naming and the SBOM both need the
+    sources' digests; a vendored CUDA library is hundreds of MB)."""
+    seen: dict[tuple[str, int, int], str] = {}
+
+    def digest(path: str | Path) -> str:
+        info = os.stat(path)
+        key = (os.fspath(path), info.st_size, info.st_mtime_ns)
+        if key not in seen:
+            seen[key] = file_sha256(path)
+        return seen[key]
+
+    return digest

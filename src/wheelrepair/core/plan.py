@@ -12,6 +12,7 @@ from ..formats.base import WHEEL_ROOT, Backend, Loaded, Resolver, in_wheel
 from ..model import Action, BinaryEdit, DependencyGraph, Node, RepairPlan, VendoredLibrary, Verdict
 from .exclude import GlobSet
 from .naming import file_sha256, name_digest
+from .stack import stack_edits
 
 
 @dataclass(frozen=True)
@@ -130,7 +131,7 @@ def plan_repair(
         verdict=inputs.verdict,
         libs_dir=inputs.libs_dir,
         vendored=vendored,
-        edits=edits,
+        edits={**edits, **stack_edits(edits, graph, dest_of)},
         files=dict(files),
         excluded=excluded,
         warnings=inputs.verdict.warnings

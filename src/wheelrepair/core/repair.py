@@ -6,6 +6,7 @@ before it is given its final name. Nothing here knows which binary format it is 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import posixpath
@@ -17,6 +18,7 @@ from dataclasses import replace as evolve
 from functools import lru_cache
 from pathlib import Path
 
+from .. import __version__
 from ..errors import InvalidBinary, MissingDependency, NotRepairable, PolicyViolation, UsageError
 from ..formats import backend_named
 from ..formats.base import Backend, Resolver, SearchContext
@@ -30,9 +32,14 @@ from ..wheel.requires import add_requirement
 from ..wheel.writer import write_wheel
 from .exclude import GlobSet
 from .graph import build_graph
+from .naming import memoized_sha256
 from .plan import PlanInputs, plan_repair
 from .providers import Provider, ProviderIndex, check_requirements, load_providers, used_providers
+from .sbom import sbom_for_repair
 from .scan import ScannedBinary, scan_wheel
+from .scripts import ScriptMove, apply_moves, script_moves
+from .scripts import modes as script_modes
+from .stack import stack_findings
 
 log = logging.getLogger("wheelrepair")
 
@@ -73,6 +80,10 @@ class RepairResult:
     tags: tuple[str, ...] = ()
     #: Requires-Dist values --add-requires wrote into METADATA.
     added_requires: tuple[str, ...] = ()
+    #: Executables moved out of ``<dist>.data/scripts`` (a launcher took their place).
+    moved_scripts: tuple[ScriptMove, ...] = ()
+    #: The SBOM member this repair wrote (None when it vendored nothing).
+    sbom: str | None = None
 
 
 def libs_dir_for(metadata: WheelMetadata, options: RepairOptions) -> str:
@@ -128,6 +139,9 @@ def analyze_scanned(
     wheel_only = backend.resolver(_context(scanned, backend, options, False, providers))
     graph = build_graph(scanned, resolver, platform, GlobSet.of(options.exclude), wheel_only, providers)
     verdict = judge(graph, platform, metadata, options.plat, options)
+    findings = stack_findings(graph)
+    if findings:
+        verdict = dataclasses.replace(verdict, warnings=verdict.warnings + findings)
     return Analysis(path, metadata, fmt, tuple(scanned), graph, verdict, options, providers)
 
 
@@ -249,6 +263,7 @@ def check_analysis(analysis: Analysis) -> tuple[str, ...]:
                 "the loader's search path does not reach it; run wheelrepair repair --provider"
             )
     problems += analysis.requirement_problems
+    problems += [f"{name}: {finding}" for finding in stack_findings(analysis.graph)]
     platform = platform_for_format(analysis.format, skip_checks(analysis.options))
     for tag in analysis.metadata.platform_tags:
         verdict = judge(analysis.graph, platform, analysis.metadata, tag)
@@ -285,6 +300,12 @@ def repair(path: Path, out_dir: Path, options: RepairOptions) -> RepairResult:
                 }
             )
             libs_dir = backend.libs_dir(libs_dir, users, archive.members)
+        moves = (
+            script_moves(analysis.graph, archive.metadata, archive.members) if backend.script_launcher else ()
+        )
+        installed = {s.member: s.installed or s.member for s in analysis.scanned}
+        installed.update({m.member: m.dest for m in moves})  # plan search paths from the new place
+        hash_file = memoized_sha256()
         plan = plan_repair(
             PlanInputs(
                 wheel=name,
@@ -292,13 +313,14 @@ def repair(path: Path, out_dir: Path, options: RepairOptions) -> RepairResult:
                 verdict=verdict,
                 libs_dir=libs_dir,
                 members=archive.members,
-                installed={s.member: s.installed or s.member for s in analysis.scanned},
+                installed=installed,
                 no_mangle=GlobSet.of(options.no_mangle),
                 strip=options.strip,
             ),
             backend,
             resolver,
             archive.read,
+            hash_file,
         )
         if metadata_files:
             plan = evolve(plan, files={**plan.files, **metadata_files})
@@ -325,13 +347,32 @@ def repair(path: Path, out_dir: Path, options: RepairOptions) -> RepairResult:
             tempfile.TemporaryDirectory(prefix=".wheelrepair-", dir=out_dir) as staging,
         ):
             replace, add = _apply(plan, archive, backend, Path(scratch))
+            replace, add = apply_moves(moves, replace, add, archive.read)
+            modes = script_modes(moves, lambda m: (archive.zipinfo(m).external_attr >> 16) & 0o7777)
+            sbom = sbom_for_repair(
+                plan, analysis.graph, archive.metadata, new_name, archive.members, archive.read,
+                {**replace, **add}, __version__, hash_file,
+            )  # fmt: skip
+            if sbom is not None:
+                (replace if sbom[0] in archive.members else add)[sbom[0]] = sbom[1]
+                if sbom[0] in add:
+                    modes[sbom[0]] = 0o644
             # Staged beside the output (same file system, so the final rename is atomic) under its
             # real name, so the check below reads exactly the wheel users will get.
             staged = Path(staging) / new_name
-            write_wheel(archive, staged, replace=replace, add=add, wheel_tags=tag_lines)
+            write_wheel(archive, staged, replace=replace, add=add, wheel_tags=tag_lines, modes=modes)
             _verify(staged, analysis, {**replace, **add}, backend, options, verdict)
             os.replace(staged, output)
-        return RepairResult(analysis, plan, output, changed=True, tags=tuple(tags), added_requires=added_requires)
+        return RepairResult(
+            analysis,
+            plan,
+            output,
+            changed=True,
+            tags=tuple(tags),
+            added_requires=added_requires,
+            moved_scripts=moves,
+            sbom=sbom[0] if sbom else None,
+        )
 
 
 def _first_reason(verdict: Verdict) -> str:

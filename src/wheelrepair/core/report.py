@@ -64,6 +64,7 @@ def show_report(analysis: Analysis) -> dict[str, Any]:
             {
                 "path": s.member,
                 "format": s.format,
+                "exec_stack": s.binary.exec_stack,
                 "arch": s.binary.arch,
                 "size": s.size,
                 "needed": list(s.binary.needed),
@@ -122,6 +123,8 @@ def repair_report(result: RepairResult) -> dict[str, Any]:
         {
             "output": str(result.output),
             "changed": result.changed,
+            "moved_scripts": [{"from": m.member, "to": m.dest} for m in result.moved_scripts],
+            "sbom": result.sbom,
             "tags": list(result.tags),
             "libs_dir": plan.libs_dir if plan else None,
             "vendored": [

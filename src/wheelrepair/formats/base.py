@@ -185,6 +185,10 @@ class Resolver(Protocol):
 class Backend(Protocol):
     """One binary format: reading, resolving, editing."""
 
+    #: True when an executable finds its libraries through search paths relative to itself (ELF,
+    #: Mach-O): one in ``<dist>.data/scripts`` then needs moving into site-packages, with a launcher
+    #: left in its place (core/scripts.py). PE executables find DLLs beside them or on PATH instead.
+    script_launcher: ClassVar[bool]
     format: ClassVar[str]
     #: True when ``read`` accepts any ``ByteSource``, not only ``bytes``: the core then hands it
     #: large wheel members lazily, so it inflates only what the reader touches.

@@ -14,6 +14,7 @@ from .resolver import ElfResolver
 
 
 class ElfBackend:
+    script_launcher: ClassVar[bool] = True
     format: ClassVar[str] = "elf"
     lazy: ClassVar[bool] = True
 
@@ -48,6 +49,10 @@ class ElfBackend:
         request = edit_request(edit, lambda: reader.read_elf(path.read_bytes(), str(path)))
         if request != PatchRequest():
             edit_elf(path, request)
+        if edit.clear_exec_stack:
+            from .stack import clear_exec_stack
+
+            clear_exec_stack(path)
 
     def finalize(self, path: Path) -> None:
         return None

@@ -36,6 +36,8 @@ VER_FLG_BASE = 1
 DF_1_PIE = 0x08000000
 
 EF_ARM_ABI_FLOAT_HARD = 0x400
+#: The stack permissions a file asks for (formats/elf/stack.py).
+PT_GNU_STACK, PF_X = 0x6474E551, 0x1
 
 #: e_machine -> (name for ELFCLASS32, name for ELFCLASS64); ppc64/mips also depend on endianness.
 _MACHINES: dict[int, tuple[str, str]] = {
@@ -100,6 +102,7 @@ class _Segment:
     offset: int
     vaddr: int
     filesz: int
+    flags: int = 0
 
 
 class _Elf:
@@ -130,9 +133,9 @@ class _Elf:
         for i in range(phnum):
             f = self.unpack(layout, phoff + i * phentsize, "program header")
             if self.cls == ELFCLASS32:
-                self.segments.append(_Segment(f[0], f[1], f[2], f[4]))
+                self.segments.append(_Segment(f[0], f[1], f[2], f[4], f[6]))
             else:
-                self.segments.append(_Segment(f[0], f[2], f[3], f[5]))
+                self.segments.append(_Segment(f[0], f[2], f[3], f[5], f[1]))
 
     def need(self, end: int, what: str) -> None:
         if end > len(self.data):
@@ -368,6 +371,7 @@ def _parse(data: bytes | ByteSource, name: str = "") -> Binary:
     return Binary(
         format="elf",
         archs=(elf.machine(),),
+        exec_stack=any(s.type == PT_GNU_STACK and s.flags & PF_X for s in elf.segments),
         needed=needed,
         soname=soname,
         rpaths=_split_path(rpath) if rpath else (),

@@ -36,6 +36,7 @@ _LOADER = "@loader_path"
 
 
 class MachOBackend:
+    script_launcher: ClassVar[bool] = True
     format: ClassVar[str] = "macho"
     lazy: ClassVar[bool] = False
 

@@ -23,6 +23,7 @@ _MAX_LFANEW = 1 << 20
 
 
 class PEBackend:
+    script_launcher: ClassVar[bool] = False
     format: ClassVar[str] = "pe"
     lazy: ClassVar[bool] = False
 
