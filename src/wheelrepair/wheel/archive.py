@@ -17,6 +17,7 @@ from types import MappingProxyType, TracebackType
 from typing import IO, TYPE_CHECKING, cast
 
 from wheelrepair.errors import InvalidWheel
+from wheelrepair.wheel import compression
 from wheelrepair.wheel.metadata import (
     SIGNATURE_FILES,
     MetadataError,
@@ -198,7 +199,7 @@ class WheelArchive:
             offset, length = self.raw_span(member)
             if info.compress_type == zipfile.ZIP_STORED:
                 return os.pread(self._fp.fileno(), min(n, length), offset)
-            inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+            inflater = compression.inflater()
             out = b""
             pos = 0
             while len(out) < n and pos < length and not inflater.eof:
