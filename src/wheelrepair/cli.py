@@ -166,6 +166,20 @@ def check(wheels: tuple[Path, ...], exclude: tuple[str, ...], as_json: bool) -> 
 )
 @click.option("--strip", is_flag=True, help="Strip symbol tables and debug sections (ELF).")
 @click.option("-j", "--jobs", type=int, default=None, help="Repair this many wheels at once.")
+@click.option(
+    "-z",
+    "--zip-compression-level",
+    "zip_compression_level",
+    type=click.IntRange(0, 9),
+    default=None,
+    help="Deflate level of the members repair writes anew: 0 stores, 1 is fastest, 9 smallest "
+    "(default 6; output no larger than auditwheel's).",
+)
+@click.option(
+    "--dedupe",
+    is_flag=True,
+    help="Drop identical copies of a library that no binary loads under that name (warns for each).",
+)
 @_json_option
 def repair(
     wheels: tuple[Path, ...],
@@ -178,6 +192,8 @@ def repair(
     no_mangle: tuple[str, ...],
     strip: bool,
     jobs: int | None,
+    zip_compression_level: int | None,
+    dedupe: bool,
     as_json: bool,
 ) -> None:
     """Copy the libraries each wheel needs into it, point its binaries at them, and retag it."""
@@ -190,6 +206,8 @@ def repair(
         no_mangle=no_mangle,
         strip=strip,
         jobs=jobs,
+        zip_compression_level=zip_compression_level,
+        dedupe=dedupe,
     )
     if options.jobs > 1 and len(wheels) > 1:
         with ProcessPoolExecutor(max_workers=options.jobs) as pool:

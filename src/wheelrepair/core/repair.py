@@ -245,7 +245,14 @@ def repair(path: Path, out_dir: Path, options: RepairOptions) -> RepairResult:
             # Staged beside the output (same file system, so the final rename is atomic) under its
             # real name, so the check below reads exactly the wheel users will get.
             staged = Path(staging) / new_name
-            write_wheel(archive, staged, replace=replace, add=add, wheel_tags=tag_lines)
+            write_wheel(
+                archive,
+                staged,
+                replace=replace,
+                add=add,
+                wheel_tags=tag_lines,
+                level=options.zip_compression_level,
+            )
             _verify(staged, analysis, {**replace, **add}, backend, options, verdict)
             os.replace(staged, output)
         return RepairResult(analysis, plan, output, changed=True, tags=tuple(tags))
