@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.fixtures.pypi import fetch_wheel, local_torch_wheel
+from tests.fixtures.venv import fresh_venv, uv_install
 from tests.wheel.helpers import zip_wheel
 from wheelrepair.errors import UsageError
 from wheelrepair.wheel import writer as writer_module
@@ -349,6 +350,8 @@ def test_zip64_records_are_written_when_needed(
     if unzip.returncode != 127:
         assert unzip.returncode == 0, unzip.stdout + unzip.stderr
     pip_install(out, tmp_path / "site")
+    # uv reads zips strictly: ZIP64 extras, end records and local headers must agree with each other.
+    uv_install(fresh_venv(tmp_path / "venv"), out)
 
 
 def test_memory_stays_flat_for_large_members(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
