@@ -82,6 +82,7 @@ def show(report: Mapping[str, Any]) -> None:
         tree.add("[dim]no binaries for its platform[/]")
     stdout.print(tree)
     _verdict(report)
+    _size(report)
     if report.get("config_file"):
         stdout.print(f"[dim]options from {report['config_file']}[/]")
 
@@ -116,6 +117,32 @@ def _verdict(report: Mapping[str, Any]) -> None:
         stdout.print(table)
     if verdict.get("error"):
         stdout.print(f"[bold red]{verdict['error']}[/]")
+
+
+def _size(report: Mapping[str, Any]) -> None:
+    size = report.get("size")
+    if not size:
+        return
+    line = f"Size: {size_text(size['wheel'])}"
+    if size["added"]:
+        line += (
+            f"; repair adds {size_text(size['added'])} of libraries "
+            f"(about {size_text(size['estimated_output'])} after repair)"
+        )
+    stdout.print(line)
+    for copies in size["copies"]:
+        names = ", ".join(copies["members"])
+        stdout.print(
+            f"[yellow]identical copies[/] ({size_text(copies['size'])} each, "
+            f"{size_text(copies['wasted'])} wasted): {names}"
+        )
+    if size["copies"]:
+        stdout.print("[dim]repair --dedupe drops the versioned copies no binary loads[/]")
+    if size["over_pypi_limit"]:
+        stdout.print(
+            f"[yellow]warning:[/] about {size_text(size['estimated_output'])} after repair, over PyPI's default "
+            f"file size limit of {size_text(size['pypi_limit'])}"
+        )
 
 
 def check(report: Mapping[str, Any]) -> None:

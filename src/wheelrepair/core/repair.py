@@ -30,6 +30,7 @@ from .exclude import GlobSet
 from .graph import build_graph
 from .plan import PlanInputs, plan_repair
 from .scan import ScannedBinary, scan_wheel
+from .sizes import dedupe
 
 log = logging.getLogger("wheelrepair")
 
@@ -61,6 +62,8 @@ class RepairResult:
     changed: bool
     #: The platform tags written into the output's name and WHEEL file.
     tags: tuple[str, ...] = ()
+    #: ``--dedupe``: (member dropped, identical member kept).
+    dropped: tuple[tuple[str, str], ...] = ()
 
 
 def libs_dir_for(metadata: WheelMetadata, options: RepairOptions) -> str:
@@ -233,7 +236,8 @@ def repair(path: Path, out_dir: Path, options: RepairOptions) -> RepairResult:
         except OSError as err:
             raise UsageError(f"cannot write to {out_dir}: {err.strerror or err}", subject=name) from None
         output = out_dir / new_name
-        if plan.changes_nothing and new_name == name:
+        dropped = tuple(dedupe(archive, analysis.graph)) if options.dedupe else ()
+        if plan.changes_nothing and new_name == name and not dropped:
             if output.resolve() != Path(path).resolve():
                 _copy_atomically(Path(path), output)
             return RepairResult(analysis, plan, output, changed=False, tags=tuple(tags))
@@ -242,6 +246,9 @@ def repair(path: Path, out_dir: Path, options: RepairOptions) -> RepairResult:
             tempfile.TemporaryDirectory(prefix=".wheelrepair-", dir=out_dir) as staging,
         ):
             replace, add = _apply(plan, archive, backend, Path(scratch))
+            removed = frozenset(member for member, _ in dropped)
+            for member in removed:
+                replace.pop(member, None)
             # Staged beside the output (same file system, so the final rename is atomic) under its
             # real name, so the check below reads exactly the wheel users will get.
             staged = Path(staging) / new_name
@@ -252,10 +259,11 @@ def repair(path: Path, out_dir: Path, options: RepairOptions) -> RepairResult:
                 add=add,
                 wheel_tags=tag_lines,
                 level=options.zip_compression_level,
+                remove=removed,
             )
-            _verify(staged, analysis, {**replace, **add}, backend, options, verdict)
+            _verify(staged, analysis, {**replace, **add}, backend, options, verdict, removed)
             os.replace(staged, output)
-        return RepairResult(analysis, plan, output, changed=True, tags=tuple(tags))
+        return RepairResult(analysis, plan, output, changed=True, tags=tuple(tags), dropped=dropped)
 
 
 def _first_reason(verdict: Verdict) -> str:
@@ -296,6 +304,7 @@ def _verify(
     backend: Backend,
     options: RepairOptions,
     verdict: Verdict,
+    removed: frozenset[str] = frozenset(),
 ) -> None:
     """Re-resolve the output with only its own contents: the same test ``check`` applies. Binaries
     that repair did not touch are taken from the first scan; the rest are parsed from what was
@@ -304,7 +313,7 @@ def _verify(
     assert fmt is not None
     with WheelArchive.open(staged) as archive:
         metadata = archive.metadata
-        scanned = [s for s in before.scanned if s.member not in written]
+        scanned = [s for s in before.scanned if s.member not in written and s.member not in removed]
         for member, content in written.items():
             data = content if isinstance(content, bytes) else content.read_bytes()
             if not backend.sniff(data[:64]):
