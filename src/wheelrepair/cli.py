@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from . import __version__, render
+from . import __version__, progress, render
 from .cli_patch import patch
 from .config import load_options
 from .errors import InvalidBinary, UsageError, WheelRepairError
@@ -78,9 +78,15 @@ def _run_each(
 ) -> None:
     documents: list[dict[str, Any]] = []
     code = 0
+    # Progress goes to a terminal only, and never into --json runs (their stderr is often captured too).
+    show_progress = not as_json and sys.stderr.isatty()
     for wheel in wheels:
         try:
-            report = action(wheel)
+            if show_progress:
+                with progress.reporting(render.ProgressBars()):
+                    report = action(wheel)
+            else:
+                report = action(wheel)
         except WheelRepairError as err:
             render.error(str(err))
             documents.append({"wheel": wheel.name, "error": str(err), "exit_code": err.exit_code})

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from rich.console import Console
@@ -181,6 +181,37 @@ def policies(rows: Sequence[Mapping[str, Any]]) -> None:
     for row in rows:
         table.add_row(row["tag"], ", ".join(row["aliases"]), row["platform"], row["summary"])
     stdout.print(table)
+
+
+class ProgressBars:
+    """progress.Reporter drawn with rich on stderr; the bars vanish when their work is done."""
+
+    def __init__(self) -> None:
+        from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self._progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            DownloadColumn(binary_units=True),
+            TimeRemainingColumn(),
+            console=stderr,
+            transient=True,
+        )
+        self._tasks: dict[str, Any] = {}
+
+    def start(self, description: str, total: int) -> Callable[[int], None]:
+        if not self._tasks:
+            self._progress.start()
+        task = self._progress.add_task(description, total=total)
+        self._tasks[description] = task
+        return lambda count: self._progress.advance(task, count)
+
+    def finish(self, description: str) -> None:
+        task = self._tasks.pop(description, None)
+        if task is not None:
+            self._progress.remove_task(task)
+        if not self._tasks:
+            self._progress.stop()
 
 
 def error(message: str) -> None:

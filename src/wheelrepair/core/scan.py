@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import cast
 
+from .. import progress
 from ..errors import InvalidBinary
 from ..formats import backend_for, backend_named
 from ..formats.base import WHEEL_ROOT, Backend, ByteSource
@@ -26,6 +27,7 @@ _HEAD = 64
 #: Below this many bytes of binaries, starting worker processes costs more than it saves.
 _PARALLEL_BYTES = 24 << 20
 _MAX_WORKERS = 4
+_READING = "reading binaries"
 #: Members at least this large are read lazily by backends that can.
 _LAZY_BYTES = 4 << 20
 
@@ -71,7 +73,14 @@ def scan_wheel(archive: WheelArchive) -> tuple[str | None, list[ScannedBinary]]:
     total = sum(archive.size(m) for m in members)
     workers = min(os.cpu_count() or 1, _MAX_WORKERS, len(members))
     if workers < 2 or total < _PARALLEL_BYTES:
-        return fmt, _parse_members(archive, fmt, members)
+        with progress.task(_READING, total) as advance:
+            return fmt, _parse_members(archive, fmt, members, advance)
+    return fmt, _parse_in_parallel(archive, fmt, members, workers, total)
+
+
+def _parse_in_parallel(
+    archive: WheelArchive, fmt: str, members: list[str], workers: int, total: int
+) -> list[ScannedBinary]:
     shares: list[list[str]] = [[] for _ in range(workers)]
     loads = [0] * workers
     for member in sorted(members, key=archive.size, reverse=True):
@@ -80,9 +89,15 @@ def scan_wheel(archive: WheelArchive) -> tuple[str | None, list[ScannedBinary]]:
         loads[lightest] += archive.size(member)
     context = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else None)
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        parts = list(pool.map(_parse_share, [str(archive.path)] * workers, [fmt] * workers, shares))
+        futures = [pool.submit(_parse_share, str(archive.path), fmt, share) for share in shares]
+        # Only once the workers are forked: a progress display runs a thread of its own.
+        with progress.task(_READING, total) as advance:
+            for future, load in zip(futures, loads):
+                future.result()
+                advance(load)
+        parts = [future.result() for future in futures]
     by_member = {item.member: item for part in parts for item in part}
-    return fmt, [by_member[m] for m in members]
+    return [by_member[m] for m in members]
 
 
 def _parse_share(path: str, fmt: str, members: list[str]) -> list[ScannedBinary]:
@@ -90,7 +105,9 @@ def _parse_share(path: str, fmt: str, members: list[str]) -> list[ScannedBinary]
         return _parse_members(archive, fmt, members)
 
 
-def _parse_members(archive: WheelArchive, fmt: str, members: list[str]) -> list[ScannedBinary]:
+def _parse_members(
+    archive: WheelArchive, fmt: str, members: list[str], advance: progress.Advance | None = None
+) -> list[ScannedBinary]:
     backend = backend_named(fmt)
     scanned: list[ScannedBinary] = []
     for member in members:
@@ -107,6 +124,8 @@ def _parse_members(archive: WheelArchive, fmt: str, members: list[str]) -> list[
         scanned.append(
             ScannedBinary(member, installed_path(member, archive.metadata), fmt, binary, len(data))
         )
+        if advance is not None:
+            advance(len(data))
     return scanned
 
 

@@ -33,6 +33,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Union
 
+from wheelrepair import progress
 from wheelrepair.errors import InvalidWheel, UsageError
 from wheelrepair.wheel import compression
 from wheelrepair.wheel.archive import CHUNK_SIZE, WheelArchive, parent_dirs, unsafe_member_name
@@ -186,6 +187,7 @@ def write_wheel(
 
     fd, temp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
     pipeline = _Pipeline(_workers())
+    bar = progress.start(f"writing {dest.name}", _work(source, replace, add, remove))
     try:
         out = _Output(fd)
         entries: list[_Entry] = []
@@ -198,10 +200,15 @@ def write_wheel(
             digest, size = _queue_new(
                 pipeline, out, entries, member, content, external_attr, create_system, date, level
             )
+            pipeline.then(lambda: bar.advance(size))
             rows.append((member, digest, size))
 
         def write_raw(member: str) -> None:
-            pipeline.then(lambda: entries.append(_write_raw(out, source, member, epoch_date)))
+            def copy() -> None:
+                entries.append(_write_raw(out, source, member, epoch_date))
+                bar.advance(source.size(member))
+
+            pipeline.then(copy)
             rows.append((member, record[member][0], source.size(member)))
 
         for member in source.members:
@@ -250,6 +257,7 @@ def write_wheel(
         )
         pipeline.drain()
         pipeline.close()
+        bar.finish()
         _write_central_directory(out, entries)
         out.flush()
         os.fchmod(fd, OUTPUT_MODE)
@@ -259,6 +267,7 @@ def write_wheel(
         os.replace(temp_name, dest)
     except BaseException:
         pipeline.close()
+        bar.finish()
         if fd >= 0:
             os.close(fd)
         with contextlib.suppress(OSError):
@@ -318,6 +327,14 @@ def _check_request(
     for member, mode in modes.items():
         if member not in add or not 0 <= mode <= 0o7777:
             raise ValueError(f"mode {mode!r} for {member!r}: only added members take a permission mode")
+
+
+def _work(
+    source: WheelArchive, replace: Mapping[str, Content], add: Mapping[str, Content], remove: Collection[str]
+) -> int:
+    """Uncompressed bytes the output will hold: the measure of the writer's progress."""
+    kept = sum(source.size(m) for m in source.members if m not in replace and m not in remove)
+    return kept + sum(_content_size(c) for c in (*replace.values(), *add.values()))
 
 
 def _workers() -> int:
