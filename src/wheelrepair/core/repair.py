@@ -7,18 +7,21 @@ before it is given its final name. Nothing here knows which binary format it is 
 from __future__ import annotations
 
 import logging
+import mmap
 import os
 import posixpath
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import cast
 
 from ..errors import InvalidBinary, MissingDependency, NotRepairable, PolicyViolation, UsageError
 from ..formats import backend_named
-from ..formats.base import Backend, Resolver, SearchContext
+from ..formats.base import Backend, ByteSource, Resolver, SearchContext
 from ..model import Action, Binary, Dependency, DependencyGraph, RepairPlan, Verdict
 from ..options import RepairOptions
 from ..policy import platform_for_format
@@ -284,8 +287,7 @@ def _apply(
         if target in sources:
             shutil.copyfile(sources[target], work)
         else:
-            with archive.open_member(target) as src, open(work, "wb") as dst:
-                shutil.copyfileobj(src, dst, 1 << 20)
+            archive.extract(target, work)
         if not edit.is_empty:
             backend.rewrite(work, edit)
             backend.finalize(work)
@@ -315,16 +317,31 @@ def _verify(
         metadata = archive.metadata
         scanned = [s for s in before.scanned if s.member not in written and s.member not in removed]
         for member, content in written.items():
-            data = content if isinstance(content, bytes) else content.read_bytes()
-            if not backend.sniff(data[:64]):
-                continue
-            binary = backend.read(data, member)
-            scanned.append(ScannedBinary(member, installed_path(member, metadata), fmt, binary, len(data)))
+            with _written_bytes(content, backend) as data:
+                if not backend.sniff(bytes(data[:64])):
+                    continue
+                binary = backend.read(cast(bytes, data), member)
+                size = len(data)
+            scanned.append(ScannedBinary(member, installed_path(member, metadata), fmt, binary, size))
         check_options = RepairOptions(plat=verdict.tag, exclude=options.exclude)
         after = analyze_scanned(staged, metadata, fmt, scanned, check_options, allow_host=False)
         problems = check_analysis(after)
     if problems:
         raise NotRepairable(f"the repaired wheel would not be self-contained: {problems[0]}")
+
+
+@contextmanager
+def _written_bytes(content: Path | bytes, backend: Backend) -> Iterator[bytes | ByteSource]:
+    """What repair wrote, for the check: a lazy reader gets the file mapped, not read, so memory
+    holds the pages it touches (headers, dynamic section), not the whole library."""
+    if isinstance(content, bytes):
+        yield content
+        return
+    if not backend.lazy or content.stat().st_size == 0:
+        yield content.read_bytes()
+        return
+    with open(content, "rb") as stream, mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+        yield cast(ByteSource, mapped)  # mmap has len, slicing and find
 
 
 def _copy_atomically(src: Path, dest: Path) -> None:

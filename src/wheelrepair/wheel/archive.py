@@ -231,12 +231,39 @@ class WheelArchive:
         digest = self._record.get(member, (None, None))[0]
         algorithm = digest.partition("=")[0] if digest else "sha256"
         hasher = hashlib.new(algorithm)
-        with self._reading(member), self._zf.open(self._info(member)) as stream, open(dest, "wb") as out:
-            while chunk := stream.read(CHUNK_SIZE):
+        with self._reading(member), open(dest, "wb") as out:
+            for chunk in self._inflate(member):
                 hasher.update(chunk)
                 out.write(chunk)
         if digest is not None:
             self._compare(member, encode_digest(algorithm, hasher.digest()))
+
+    def _inflate(self, member: str) -> Iterator[bytes]:
+        """``member``'s content in bounded chunks. Deflated members are inflated straight from their
+        raw bytes with the fastest inflater installed (zlib-ng is ~1.7x zipfile's zlib) and their
+        CRC checked; other methods go through zipfile."""
+        info = self._info(member)
+        if info.compress_type != zipfile.ZIP_DEFLATED:
+            with self._zf.open(info) as stream:
+                while chunk := stream.read(CHUNK_SIZE):
+                    yield chunk
+            return
+        offset, length = self.raw_span(member)
+        inflater = compression.inflater()
+        crc = size = pos = 0
+        while pos < length and not inflater.eof:
+            data = os.pread(self._fp.fileno(), min(CHUNK_SIZE, length - pos), offset + pos)
+            if not data:
+                break
+            pos += len(data)
+            while data:
+                chunk = inflater.decompress(data, CHUNK_SIZE)
+                data = inflater.unconsumed_tail
+                crc = compression.crc32(chunk, crc)
+                size += len(chunk)
+                yield chunk
+        if not inflater.eof or size != info.file_size or crc != info.CRC:
+            raise zipfile.BadZipFile(f"bad CRC or size for {member!r} (corrupt or truncated)")
 
     def record(self) -> Mapping[str, tuple[str | None, int | None]]:
         """RECORD as ``{member: (hash "algo=...", size)}`` (both None for RECORD itself)."""
@@ -250,8 +277,8 @@ class WheelArchive:
                 continue
             algorithm = digest.partition("=")[0]
             hasher = hashlib.new(algorithm)
-            with self._reading(member), self._zf.open(self._info(member)) as stream:
-                while chunk := stream.read(CHUNK_SIZE):
+            with self._reading(member):
+                for chunk in self._inflate(member):
                     hasher.update(chunk)
             self._compare(member, encode_digest(algorithm, hasher.digest()))
 
