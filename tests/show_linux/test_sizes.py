@@ -103,3 +103,22 @@ def test_show_warns_when_the_result_would_pass_the_pypi_limit(tmp_path: Path) ->
     assert report["size"]["over_pypi_limit"] is True
     human = wheelrepair("show", str(stored))
     assert "over PyPI's default file size limit" in human.stdout
+
+
+def test_dedupe_only_touches_versioned_names_of_one_library() -> None:
+    from wheelrepair.core.sizes import Copies, droppable
+
+    aliases = Copies(("p/libz.so", "p/libz.so.1", "p/libz.so.1.3"), 9000, loaded=())
+    modules = Copies(("a/_x.cpython-311-x86_64-linux-gnu.so", "b/_x.cpython-311-x86_64-linux-gnu.so"), 9000, ())
+    strangers = Copies(("p/libz.so.1", "p/libother.so.1"), 9000, ())
+    sonames = {"p/libz.so": "libz.so.1", "p/libz.so.1": "libz.so.1", "p/libz.so.1.3": "libz.so.1",
+               "a/_x.cpython-311-x86_64-linux-gnu.so": None, "b/_x.cpython-311-x86_64-linux-gnu.so": None,
+               "p/libother.so.1": "libother.so.1"}
+    # Nothing loads the aliases: the soname's copy stays. Extension modules and unrelated libraries stay.
+    assert droppable([aliases, modules, strangers], sonames) == [("p/libz.so", "p/libz.so.1"),
+                                                                 ("p/libz.so.1.3", "p/libz.so.1")]
+    # A copy a binary loads stays even when it is not the soname.
+    loaded = Copies(aliases.members, 9000, loaded=("p/libz.so",))
+    assert droppable([loaded], sonames) == [("p/libz.so.1", "p/libz.so"), ("p/libz.so.1.3", "p/libz.so")]
+    # Copies that are not binaries of the wheel (no soname known) are left alone.
+    assert droppable([Copies(("d/libq.so", "d/libq.so.2"), 9000, ())], {}) == []
