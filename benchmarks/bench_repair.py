@@ -23,6 +23,9 @@ from tests.fixtures.unrepair import unrepair
 from wheelrepair.wheel.archive import WheelArchive
 from wheelrepair.wheel.writer import write_wheel
 
+FALLBACK = ("import sys; sys.modules['zlib_ng'] = None; sys.modules['deflate'] = None; "
+            "sys.argv[0] = 'wheelrepair'; from wheelrepair.cli import main; main()")
+
 
 def raw_copy(wheel: Path, out: Path) -> None:
     with WheelArchive.open(wheel) as source:
@@ -54,14 +57,24 @@ def main() -> None:
         recompress_s = time.perf_counter() - start
         ours, ours_mem = best_of(3, [sys.executable, "-m", "wheelrepair", "repair", "--lib-path", str(libdir),
                                      "-w", str(work / "ours"), str(wheel)])
+        # The same repair without zlib-ng and libdeflate (the standard library's zlib only).
+        fallback, fallback_mem = best_of(1, [sys.executable, "-c", FALLBACK, "repair", "--lib-path", str(libdir),
+                                             "-w", str(work / "fallback"), str(wheel)])
+        fast, _ = best_of(1, [sys.executable, "-m", "wheelrepair", "repair", "--lib-path", str(libdir), "-z", "1",
+                              "-w", str(work / "z1"), str(wheel)])
         theirs, theirs_mem = best_of(1, [bin_of("auditwheel"), "repair", "-w", str(work / "theirs"), str(wheel)],
                                      env={"LD_LIBRARY_PATH": str(libdir)})
+        size = {name: next((work / name).glob("*.whl")).stat().st_size for name in ("ours", "fallback", "z1", "theirs")}
         print(f"raw copy (in process)   {copy_s:7.2f} s  (compressed bytes copied, RECORD rewritten)")
         print(f"zipfile copy            {recompress_s:7.2f} s  (every member decompressed and recompressed)")
         print(f"wheelrepair repair      {ours:7.2f} s  peak {ours_mem / 1024:6.0f} MiB  "
               f"({ours / copy_s:.1f}x the raw copy, {ours / recompress_s:.2f}x the zipfile copy)")
+        print(f"  (stdlib zlib only     {fallback:7.2f} s  peak {fallback_mem / 1024:6.0f} MiB, "
+              f"{size['fallback'] / 1e6:.2f} MB; -z 1: {fast:.2f} s, {size['z1'] / 1e6:.2f} MB)")
         print(f"auditwheel repair       {theirs:7.2f} s  peak {theirs_mem / 1024:6.0f} MiB  "
               f"(wheelrepair is {theirs / ours:.1f}x faster)")
+        print(f"output size: ours {size['ours'] / 1e6:.2f} MB, auditwheel {size['theirs'] / 1e6:.2f} MB "
+              f"(ours / theirs = {size['ours'] / size['theirs']:.4f})")
 
 
 if __name__ == "__main__":

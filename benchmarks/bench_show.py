@@ -1,4 +1,5 @@
-"""`wheelrepair show` vs `auditwheel show` on large real wheels: wall time and peak memory, same run.
+"""`wheelrepair show` vs `auditwheel show` on large real wheels: wall time and peak memory, same run;
+then, for the local torch wheel, `wheelrepair repair` against `wheelrepair show` of the same wheel.
 
     python benchmarks/bench_show.py            # scipy (downloaded once) and the local torch wheel
 """
@@ -6,6 +7,7 @@
 from __future__ import annotations
 
 import sys
+import tempfile
 from pathlib import Path
 
 from _common import best_of, bin_of
@@ -19,12 +21,21 @@ def main() -> None:
     if torch is not None:
         wheels.append(torch)
     print(f"{'wheel':58} {'MB':>6} {'ours s':>8} {'auditwheel s':>13} {'ratio':>7} {'ours MiB':>9} {'aw MiB':>8}")
+    shows = {}
     for wheel in wheels:
         size = wheel.stat().st_size / 1e6
         ours, ours_mem = best_of(3, [sys.executable, "-m", "wheelrepair", "show", "--json", str(wheel)])
+        shows[wheel] = ours
         theirs, theirs_mem = best_of(1, [bin_of("auditwheel"), "show", str(wheel)])
         print(f"{Path(wheel).name[:58]:58} {size:6.0f} {ours:8.2f} {theirs:13.2f} {theirs / ours:6.1f}x "
               f"{ours_mem / 1024:9.0f} {theirs_mem / 1024:8.0f}")
+    if torch is not None:
+        with tempfile.TemporaryDirectory() as out:
+            repair, repair_mem = best_of(3, [sys.executable, "-m", "wheelrepair", "repair", "--json", "-w", out,
+                                             str(torch)])
+            written = next(Path(out).glob("*.whl"))
+            print(f"torch repair {repair:.2f} s, peak {repair_mem / 1024:.0f} MiB: {repair / shows[torch]:.2f}x its "
+                  f"show; output {written.stat().st_size / 1e6:.0f} MB from {torch.stat().st_size / 1e6:.0f} MB")
 
 
 if __name__ == "__main__":

@@ -17,10 +17,14 @@ __version__ = "0.1.0"
 def inspect_wheel(wheel: str | Path, options: RepairOptions | None = None) -> dict[str, Any]:
     from .core.repair import analyze
     from .core.report import show_report
+    from .core.sizes import size_report
     from .wheel.archive import WheelArchive
 
     with WheelArchive.open(wheel) as archive:
-        return show_report(analyze(archive, options or RepairOptions()))
+        analysis = analyze(archive, options or RepairOptions())
+        report = show_report(analysis)
+        report["size"] = size_report(archive, analysis.graph)
+        return report
 
 
 def check_wheel(wheel: str | Path, options: RepairOptions | None = None) -> dict[str, Any]:

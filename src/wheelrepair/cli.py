@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from . import __version__, render
+from . import __version__, progress, render
 from .cli_patch import patch
 from .config import load_options
 from .errors import InvalidBinary, UsageError, WheelRepairError
@@ -108,9 +108,15 @@ def _run_each(
 ) -> None:
     documents: list[dict[str, Any]] = []
     code = 0
+    # Progress goes to a terminal only, and never into --json runs (their stderr is often captured too).
+    show_progress = not as_json and sys.stderr.isatty()
     for wheel in wheels:
         try:
-            report = action(wheel)
+            if show_progress:
+                with progress.reporting(render.ProgressBars()):
+                    report = action(wheel)
+            else:
+                report = action(wheel)
         except WheelRepairError as err:
             render.error(str(err))
             documents.append({"wheel": wheel.name, "error": str(err), "exit_code": err.exit_code})
@@ -237,6 +243,20 @@ def check(
     is_flag=True,
     help="Add a Requires-Dist on each provider the wheel links to but does not declare.",
 )
+@click.option(
+    "-z",
+    "--zip-compression-level",
+    "zip_compression_level",
+    type=click.IntRange(0, 9),
+    default=None,
+    help="Deflate level of the members repair writes anew: 0 stores, 1 is fastest, 9 smallest "
+    "(default 6; output no larger than auditwheel's).",
+)
+@click.option(
+    "--dedupe",
+    is_flag=True,
+    help="Drop identical copies of a library that no binary loads under that name (warns for each).",
+)
 @_json_option
 def repair(
     wheels: tuple[Path, ...],
@@ -251,6 +271,8 @@ def repair(
     jobs: int | None,
     require_archs: str | None,
     disable_isa_ext_check: bool | None,
+    zip_compression_level: int | None,
+    dedupe: bool,
     as_json: bool,
     provider: tuple[str, ...] = (),
     provider_path: tuple[str, ...] = (),
@@ -271,6 +293,8 @@ def repair(
         jobs=jobs,
         require_archs=require_archs,
         disable_isa_ext_check=disable_isa_ext_check,
+        zip_compression_level=zip_compression_level,
+        dedupe=dedupe,
     )
     if options.jobs > 1 and len(wheels) > 1:
         with ProcessPoolExecutor(max_workers=options.jobs) as pool:

@@ -20,8 +20,8 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 _LISTS = {"exclude", "lib_path", "no_mangle"}
-_BOOLS = {"strip", "only_plat", "disable_isa_ext_check"}
-_INTS = {"jobs"}
+_BOOLS = {"strip", "only_plat", "disable_isa_ext_check", "dedupe"}
+_INTS = {"jobs", "zip_compression_level"}
 _KNOWN = {f.name for f in fields(RepairOptions)} - {"config_file"}
 # Providers (libraries other wheels ship): lists and a flag like the options above.
 _LISTS |= {"provider", "provider_path"}
@@ -46,11 +46,16 @@ def load_options(
     given: dict[str, Any] = {
         k: tuple(v) if k in _LISTS else v
         for k, v in cli.items()
-        if k in _KNOWN and v not in (None, (), [], False)
+        # `v is False`, not `v == False`: a level of 0 is a value, not an unset flag.
+        if k in _KNOWN and v is not None and v is not False and v not in ((), [])
     }
     options = replace(options, **given)
     if options.jobs < 1:
         raise UsageError(f"--jobs must be at least 1, not {options.jobs}")
+    if not 0 <= options.zip_compression_level <= 9:
+        raise UsageError(
+            f"--zip-compression-level must be 0 (stored) to 9, not {options.zip_compression_level}"
+        )
     return options
 
 

@@ -27,5 +27,9 @@ class RepairOptions:
     provider_path: tuple[str, ...] = ()
     #: Add a Requires-Dist on each provider the wheel links to that its METADATA does not declare.
     add_requires: bool = False
+    #: Deflate level of members written anew, 0 (stored) to 9; raw-copied members keep theirs.
+    zip_compression_level: int = 6
+    #: repair: drop identical copies of a library that no binary needs under that name.
+    dedupe: bool = False
     #: Where the options came from (a pyproject.toml path), for `show` to report.
     config_file: str | None = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from rich.console import Console
@@ -95,6 +95,7 @@ def show(report: Mapping[str, Any]) -> None:
     _verdict(report)
     for problem in report.get("requirement_problems", []):
         stdout.print(f"[yellow]warning:[/] {escape(problem)}")
+    _size(report)
     if report.get("config_file"):
         stdout.print(f"[dim]options from {report['config_file']}[/]")
 
@@ -129,6 +130,32 @@ def _verdict(report: Mapping[str, Any]) -> None:
         stdout.print(table)
     if verdict.get("error"):
         stdout.print(f"[bold red]{verdict['error']}[/]")
+
+
+def _size(report: Mapping[str, Any]) -> None:
+    size = report.get("size")
+    if not size:
+        return
+    line = f"Size: {size_text(size['wheel'])}"
+    if size["added"]:
+        line += (
+            f"; repair adds {size_text(size['added'])} of libraries "
+            f"(about {size_text(size['estimated_output'])} after repair)"
+        )
+    stdout.print(line)
+    for copies in size["copies"]:
+        names = ", ".join(copies["members"])
+        stdout.print(
+            f"[yellow]identical copies[/] ({size_text(copies['size'])} each, "
+            f"{size_text(copies['wasted'])} wasted): {names}"
+        )
+    if size["copies"]:
+        stdout.print("[dim]repair --dedupe drops the versioned copies no binary loads[/]")
+    if size["over_pypi_limit"]:
+        stdout.print(
+            f"[yellow]warning:[/] about {size_text(size['estimated_output'])} after repair, over PyPI's default "
+            f"file size limit of {size_text(size['pypi_limit'])}"
+        )
 
 
 def check(report: Mapping[str, Any]) -> None:
@@ -191,6 +218,37 @@ def policies(rows: Sequence[Mapping[str, Any]]) -> None:
     for row in rows:
         table.add_row(row["tag"], ", ".join(row["aliases"]), row["platform"], row["summary"])
     stdout.print(table)
+
+
+class ProgressBars:
+    """progress.Reporter drawn with rich on stderr; the bars vanish when their work is done."""
+
+    def __init__(self) -> None:
+        from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self._progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            DownloadColumn(binary_units=True),
+            TimeRemainingColumn(),
+            console=stderr,
+            transient=True,
+        )
+        self._tasks: dict[str, Any] = {}
+
+    def start(self, description: str, total: int) -> Callable[[int], None]:
+        if not self._tasks:
+            self._progress.start()
+        task = self._progress.add_task(description, total=total)
+        self._tasks[description] = task
+        return lambda count: self._progress.advance(task, count)
+
+    def finish(self, description: str) -> None:
+        task = self._tasks.pop(description, None)
+        if task is not None:
+            self._progress.remove_task(task)
+        if not self._tasks:
+            self._progress.stop()
 
 
 def error(message: str) -> None:

@@ -8,20 +8,23 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import mmap
 import os
 import posixpath
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from dataclasses import replace as evolve
 from functools import lru_cache
 from pathlib import Path
+from typing import cast
 
 from .. import __version__
 from ..errors import InvalidBinary, MissingDependency, NotRepairable, PolicyViolation, UsageError
 from ..formats import backend_named
-from ..formats.base import Backend, Resolver, SearchContext
+from ..formats.base import Backend, ByteSource, Resolver, SearchContext
 from ..model import Action, Binary, Dependency, DependencyGraph, RepairPlan, Verdict
 from ..options import RepairOptions
 from ..policy import platform_for_format
@@ -39,6 +42,7 @@ from .sbom import sbom_for_repair
 from .scan import ScannedBinary, scan_wheel
 from .scripts import ScriptMove, apply_moves, script_moves
 from .scripts import modes as script_modes
+from .sizes import dedupe
 from .stack import stack_findings
 
 log = logging.getLogger("wheelrepair")
@@ -84,6 +88,8 @@ class RepairResult:
     moved_scripts: tuple[ScriptMove, ...] = ()
     #: The SBOM member this repair wrote (None when it vendored nothing).
     sbom: str | None = None
+    #: ``--dedupe``: (member dropped, identical member kept).
+    dropped: tuple[tuple[str, str], ...] = ()
 
 
 def libs_dir_for(metadata: WheelMetadata, options: RepairOptions) -> str:
@@ -338,7 +344,8 @@ def repair(path: Path, out_dir: Path, options: RepairOptions) -> RepairResult:
         except OSError as err:
             raise UsageError(f"cannot write to {out_dir}: {err.strerror or err}", subject=name) from None
         output = out_dir / new_name
-        if plan.changes_nothing and new_name == name:
+        dropped = tuple(dedupe(archive, analysis.graph)) if options.dedupe else ()
+        if plan.changes_nothing and new_name == name and not dropped:
             if output.resolve() != Path(path).resolve():
                 _copy_atomically(Path(path), output)
             return RepairResult(analysis, plan, output, changed=False, tags=tuple(tags))
@@ -348,6 +355,9 @@ def repair(path: Path, out_dir: Path, options: RepairOptions) -> RepairResult:
         ):
             replace, add = _apply(plan, archive, backend, Path(scratch))
             replace, add = apply_moves(moves, replace, add, archive.read)
+            removed = frozenset(member for member, _ in dropped)
+            for member in removed:
+                replace.pop(member, None)
             modes = script_modes(moves, lambda m: (archive.zipinfo(m).external_attr >> 16) & 0o7777)
             sbom = sbom_for_repair(
                 plan, analysis.graph, archive.metadata, new_name, archive.members, archive.read,
@@ -360,8 +370,17 @@ def repair(path: Path, out_dir: Path, options: RepairOptions) -> RepairResult:
             # Staged beside the output (same file system, so the final rename is atomic) under its
             # real name, so the check below reads exactly the wheel users will get.
             staged = Path(staging) / new_name
-            write_wheel(archive, staged, replace=replace, add=add, wheel_tags=tag_lines, modes=modes)
-            _verify(staged, analysis, {**replace, **add}, backend, options, verdict)
+            write_wheel(
+                archive,
+                staged,
+                replace=replace,
+                add=add,
+                wheel_tags=tag_lines,
+                modes=modes,
+                level=options.zip_compression_level,
+                remove=removed,
+            )
+            _verify(staged, analysis, {**replace, **add}, backend, options, verdict, removed)
             os.replace(staged, output)
         return RepairResult(
             analysis,
@@ -372,6 +391,7 @@ def repair(path: Path, out_dir: Path, options: RepairOptions) -> RepairResult:
             added_requires=added_requires,
             moved_scripts=moves,
             sbom=sbom[0] if sbom else None,
+            dropped=dropped,
         )
 
 
@@ -393,8 +413,7 @@ def _apply(
         if target in sources:
             shutil.copyfile(sources[target], work)
         else:
-            with archive.open_member(target) as src, open(work, "wb") as dst:
-                shutil.copyfileobj(src, dst, 1 << 20)
+            archive.extract(target, work)
         if not edit.is_empty:
             backend.rewrite(work, edit)
             backend.finalize(work)
@@ -413,6 +432,7 @@ def _verify(
     backend: Backend,
     options: RepairOptions,
     verdict: Verdict,
+    removed: frozenset[str] = frozenset(),
 ) -> None:
     """Re-resolve the output with only its own contents: the same test ``check`` applies. Binaries
     that repair did not touch are taken from the first scan; the rest are parsed from what was
@@ -421,13 +441,14 @@ def _verify(
     assert fmt is not None
     with WheelArchive.open(staged) as archive:
         metadata = archive.metadata
-        scanned = [s for s in before.scanned if s.member not in written]
+        scanned = [s for s in before.scanned if s.member not in written and s.member not in removed]
         for member, content in written.items():
-            data = content if isinstance(content, bytes) else content.read_bytes()
-            if not backend.sniff(data[:64]):
-                continue
-            binary = backend.read(data, member)
-            scanned.append(ScannedBinary(member, installed_path(member, metadata), fmt, binary, len(data)))
+            with _written_bytes(content, backend) as data:
+                if not backend.sniff(bytes(data[:64])):
+                    continue
+                binary = backend.read(cast(bytes, data), member)
+                size = len(data)
+            scanned.append(ScannedBinary(member, installed_path(member, metadata), fmt, binary, size))
         check_options = RepairOptions(
             plat=verdict.tag, exclude=options.exclude, disable_isa_ext_check=options.disable_isa_ext_check
         )
@@ -458,6 +479,20 @@ def _requirement_files(
         data = add_requirement(data, requirement)
         log.info("%s: added Requires-Dist: %s", name, requirement)
     return {f"{archive.metadata.dist_info}/METADATA": data}, found.missing
+
+
+@contextmanager
+def _written_bytes(content: Path | bytes, backend: Backend) -> Iterator[bytes | ByteSource]:
+    """What repair wrote, for the check: a lazy reader gets the file mapped, not read, so memory
+    holds the pages it touches (headers, dynamic section), not the whole library."""
+    if isinstance(content, bytes):
+        yield content
+        return
+    if not backend.lazy or content.stat().st_size == 0:
+        yield content.read_bytes()
+        return
+    with open(content, "rb") as stream, mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+        yield cast(ByteSource, mapped)  # mmap has len, slicing and find
 
 
 def _copy_atomically(src: Path, dest: Path) -> None:

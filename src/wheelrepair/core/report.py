@@ -3,12 +3,14 @@ The human renderer draws from the same documents, so both always say the same th
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from ..model import Action, Verdict
 from ..policy import platform_name
 from .merge import MergeResult
 from .repair import Analysis, RepairResult
+from .sizes import PYPI_LIMIT
 
 
 def _verdict(verdict: Verdict) -> dict[str, Any]:
@@ -134,9 +136,17 @@ def repair_report(result: RepairResult) -> dict[str, Any]:
             "provided": _provided(result),
             "drivers": _drivers(result),
             "added_requires": list(result.added_requires),
-            "warnings": list(plan.warnings) if plan else [],
+            "warnings": (list(plan.warnings) if plan else [])
+            + [
+                f"dropped {member}: identical to {kept}, which binaries load; none needs it under its own name"
+                for member, kept in result.dropped
+            ],
+            "dropped": [{"member": member, "kept": kept} for member, kept in result.dropped],
         }
     )
+    report["size"] = output_size(result.output)
+    if report["size"]["over_pypi_limit"]:
+        report["warnings"].append(_over_limit(report["size"]["wheel"]))
     return report
 
 
@@ -169,3 +179,16 @@ def _drivers(result: RepairResult) -> list[dict[str, Any]]:
         if edge.action is Action.DRIVER:
             seen.setdefault(edge.name, {"name": edge.name, "note": edge.note})
     return list(seen.values())
+
+
+def _over_limit(size: int) -> str:
+    return (
+        f"the repaired wheel is {size / 2**20:.1f} MiB, over PyPI's default file size limit of "
+        f"{PYPI_LIMIT // 2**20} MiB (a project can ask PyPI for more)"
+    )
+
+
+def output_size(output: Path) -> dict[str, Any]:
+    """The ``size`` object of repair's JSON: what was written, against PyPI's default limit."""
+    size = output.stat().st_size if output.exists() else 0
+    return {"wheel": size, "pypi_limit": PYPI_LIMIT, "over_pypi_limit": size > PYPI_LIMIT}

@@ -10,10 +10,11 @@ so a 500 MB library costs its headers in memory, not 500 MB.
 from __future__ import annotations
 
 import os
-import zlib
 from bisect import bisect_right
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, overload
+
+from .compression import Inflater, inflater
 
 if TYPE_CHECKING:
     from .archive import WheelArchive
@@ -28,7 +29,7 @@ _CHECKPOINT_EVERY = 4 << 20
 class _Checkpoint:
     out_pos: int
     in_pos: int
-    state: zlib._Decompress
+    state: Inflater
 
 
 class MemberBytes:
@@ -43,7 +44,7 @@ class MemberBytes:
         self._blocks: dict[int, bytes] = {}
         if compress_type not in (0, 8):
             raise ValueError(f"unsupported compression method {compress_type}")
-        self._checkpoints = [_Checkpoint(0, 0, zlib.decompressobj(-15))] if compress_type == 8 else []
+        self._checkpoints = [_Checkpoint(0, 0, inflater())] if compress_type == 8 else []
         self._restart(0)
 
     def __len__(self) -> int:

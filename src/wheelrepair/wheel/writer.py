@@ -7,14 +7,17 @@ Output is a pure function of the inputs (and SOURCE_DATE_EPOCH):
 - replaced members keep their position, mode and timestamp; added members follow, sorted by name,
   with ``NEW_MEMBER_MODE`` (unless ``modes`` says otherwise) and the date 1980-01-01 00:00:00;
 - the dist-info WHEEL and a regenerated RECORD come last;
-- when SOURCE_DATE_EPOCH is set, every member written anew (replaced, added, WHEEL, RECORD) carries that
-  date instead.
+- when SOURCE_DATE_EPOCH is set, every member of the output carries that date instead (as auditwheel
+  does): members copied raw get it in their rebuilt headers, their compressed bytes stay as they are;
+- members written anew are deflated at ``level`` (0 = stored) in chunks on all cores
+  (see ``compression``), their local header patched once their sizes are known.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import hashlib
 import os
 import stat
@@ -22,22 +25,24 @@ import struct
 import tempfile
 import time
 import zipfile
-import zlib
+from collections import deque
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import IO, Union
+from typing import Union
 
+from wheelrepair import progress
 from wheelrepair.errors import InvalidWheel, UsageError
+from wheelrepair.wheel import compression
 from wheelrepair.wheel.archive import CHUNK_SIZE, WheelArchive, parent_dirs, unsafe_member_name
 from wheelrepair.wheel.metadata import SIGNATURE_FILES, encode_digest, format_record, rewrite_wheel_file
 
-#: zlib level for members compressed anew.
-COMPRESS_LEVEL = 6
-#: New members at least this large are compressed ahead of time, in parallel.
-PARALLEL_DEFLATE_BYTES = 1 << 16
+#: Deflate level for members compressed anew (kept for callers that name it).
+COMPRESS_LEVEL = compression.DEFAULT_LEVEL
+#: Compression threads at most: more cores would only multiply the memory held in flight.
+MAX_THREADS = 8
 #: Mode of added members (they are usually vendored shared libraries); override per member with ``modes``.
 NEW_MEMBER_MODE = 0o755
 #: Permissions of the written wheel file.
@@ -166,36 +171,47 @@ def write_wheel(
     remove: Collection[str] = (),
     wheel_tags: Sequence[str] | None = None,
     modes: Mapping[str, int] = _EMPTY_MODES,
+    level: int = compression.DEFAULT_LEVEL,
 ) -> Path:
     """Write ``source`` with the given changes to ``dest`` (a full ``.whl`` path whose directory exists)
     atomically; return ``dest``. ``replace``/``add`` values are bytes or a file to stream from;
-    ``wheel_tags`` replaces the WHEEL Tag lines; ``modes`` sets permission bits of added members."""
+    ``wheel_tags`` replaces the WHEEL Tag lines; ``modes`` sets permission bits of added members;
+    ``level`` is the deflate level (0-9, 0 = stored) of the members written anew."""
     dest = Path(dest)
     meta = source.metadata
     _check_request(source, dest, replace, add, remove, wheel_tags, modes)
+    if not 0 <= level <= 9:
+        raise UsageError(f"zip compression level {level} is not between 0 (stored) and 9")
     epoch_date = _source_date_epoch()
     managed = {meta.record_path, meta.wheel_path, *(f"{meta.dist_info}/{s}" for s in SIGNATURE_FILES)}
 
     fd, temp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+    pipeline = _Pipeline(_workers())
+    bar = progress.start(f"writing {dest.name}", _work(source, replace, add, remove))
     try:
         out = _Output(fd)
         entries: list[_Entry] = []
         rows: list[tuple[str, str | None, int | None]] = []
         record = source.record()
 
-        deflated = _deflate_all({**replace, **add})
+        raw = _RawCopier(out, source, epoch_date)
 
         def write_new(
             member: str, content: Content, external_attr: int, create_system: int, date: tuple[int, ...]
         ) -> None:
-            digest, size, entry = _write_compressed(
-                out, member, content, external_attr, create_system, date, deflated.pop(member, None)
+            pipeline.then(raw.flush)
+            digest, size = _queue_new(
+                pipeline, out, entries, member, content, external_attr, create_system, date, level
             )
-            entries.append(entry)
+            pipeline.then(lambda: bar.advance(size))
             rows.append((member, digest, size))
 
         def write_raw(member: str) -> None:
-            entries.append(_write_raw(out, source, member))
+            def copy() -> None:
+                entries.append(raw.add(member))
+                bar.advance(source.size(member))
+
+            pipeline.then(copy)
             rows.append((member, record[member][0], source.size(member)))
 
         for member in source.members:
@@ -242,6 +258,10 @@ def write_wheel(
             record_info.create_system,
             epoch_date or record_info.date_time,
         )
+        pipeline.drain()
+        pipeline.close()
+        raw.flush()
+        bar.finish()
         _write_central_directory(out, entries)
         out.flush()
         os.fchmod(fd, OUTPUT_MODE)
@@ -250,6 +270,8 @@ def write_wheel(
         fd = -1
         os.replace(temp_name, dest)
     except BaseException:
+        pipeline.close()
+        bar.finish()
         if fd >= 0:
             os.close(fd)
         with contextlib.suppress(OSError):
@@ -311,6 +333,18 @@ def _check_request(
             raise ValueError(f"mode {mode!r} for {member!r}: only added members take a permission mode")
 
 
+def _work(
+    source: WheelArchive, replace: Mapping[str, Content], add: Mapping[str, Content], remove: Collection[str]
+) -> int:
+    """Uncompressed bytes the output will hold: the measure of the writer's progress."""
+    kept = sum(source.size(m) for m in source.members if m not in replace and m not in remove)
+    return kept + sum(_content_size(c) for c in (*replace.values(), *add.values()))
+
+
+def _workers() -> int:
+    return max(1, min(os.cpu_count() or 1, MAX_THREADS))
+
+
 def _source_date_epoch() -> tuple[int, int, int, int, int, int] | None:
     value = os.environ.get("SOURCE_DATE_EPOCH")
     if value is None or not value.strip():
@@ -355,35 +389,67 @@ def _local_header(entry: _Entry, zip64: bool) -> bytes:
     return header + entry.name + extra
 
 
-def _write_raw(out: _Output, source: WheelArchive, member: str) -> _Entry:
-    info = source.zipinfo(member)
-    offset, length = source.raw_span(member)
-    name, utf8 = _name_bytes(member)
-    entry = _Entry(
-        name=name,
-        flags=(info.flag_bits & _FLAG_DATA_BITS) | utf8,
-        method=info.compress_type,
-        date_time=info.date_time,
-        crc=info.CRC,
-        compress_size=length,
-        file_size=info.file_size,
-        offset=out.pos,
-        create_system=info.create_system,
-        external_attr=info.external_attr,
-        internal_attr=info.internal_attr,
-    )
-    out.write(_local_header(entry, max(length, info.file_size) >= ZIP64_LIMIT))
-    if not out.copy(source.fileno(), offset, length):
-        raise InvalidWheel(f"member {member!r} is truncated", subject=os.fspath(source.path))
-    return entry
+class _RawCopier:
+    """Copies unchanged members' compressed bytes. Where a member's local header in the source is
+    byte for byte the one we would write and follows the previous member directly, the copies merge
+    into one span: a wheel of 12,000 small members costs a few large copies, not 24,000 small I/Os.
+    ``flush`` must run before anything else is written."""
+
+    def __init__(self, out: _Output, source: WheelArchive, date: tuple[int, int, int, int, int, int] | None):
+        self._out = out
+        self._source = source
+        self._date = date
+        self._start = self._end = 0
+        self._first = ""
+
+    def add(self, member: str) -> _Entry:
+        """Queue ``member``'s copy; return its directory entry."""
+        source = self._source
+        info = source.zipinfo(member)
+        offset, length = source.raw_span(member)
+        name, utf8 = _name_bytes(member)
+        entry = _Entry(
+            name=name,
+            flags=(info.flag_bits & _FLAG_DATA_BITS) | utf8,
+            method=info.compress_type,
+            date_time=self._date or info.date_time,
+            crc=info.CRC,
+            compress_size=length,
+            file_size=info.file_size,
+            offset=self._out.pos + (self._end - self._start),
+            create_system=info.create_system,
+            external_attr=info.external_attr,
+            internal_attr=info.internal_attr,
+        )
+        header = _local_header(entry, max(length, info.file_size) >= ZIP64_LIMIT)
+        start = info.header_offset
+        same = offset - start == len(header) and os.pread(source.fileno(), len(header), start) == header
+        if same and start == self._end and self._end > self._start:
+            self._end = offset + length
+            return entry
+        self.flush()
+        if same:
+            self._start, self._end, self._first = start, offset + length, member
+        else:
+            self._out.write(header)
+            self._start, self._end, self._first = offset, offset + length, member
+        return entry
+
+    def flush(self) -> None:
+        if self._end > self._start and not self._out.copy(self._source.fileno(), self._start, self._end - self._start):
+            raise InvalidWheel(f"member {self._first!r} is truncated", subject=os.fspath(self._source.path))
+        self._start = self._end = 0
 
 
-def _chunks(content: Content) -> Iterator[bytes]:
+def _read_chunks(content: Content, size: int) -> Iterator[bytes]:
+    """``content`` in pieces of ``compression.CHUNK`` bytes (the last may be shorter)."""
     if isinstance(content, (bytes, bytearray, memoryview)):
-        yield bytes(content)
+        view = memoryview(content)
+        for start in range(0, len(view), size):
+            yield bytes(view[start : start + size])
         return
     with open(content, "rb") as stream:
-        while chunk := stream.read(CHUNK_SIZE):
+        while chunk := stream.read(size):
             yield chunk
 
 
@@ -393,63 +459,65 @@ def _content_size(content: Content) -> int:
     return os.stat(content).st_size
 
 
-@dataclass
-class _Deflated:
-    """A member compressed ahead of time (in a worker thread) into a temporary file."""
+class _Pipeline:
+    """The output's writes, run strictly in order, while the compression they wait for runs on a
+    thread pool (zlib-ng, libdeflate and zlib release the GIL). At most ``2 * workers`` compression
+    tasks are in flight, each holding one chunk of input and its output, so memory is bounded by
+    the chunk size and the number of cores, never by the size of a member or of the wheel."""
 
-    stream: IO[bytes]
-    crc: int
-    size: int
-    written: int
-    digest: bytes
+    def __init__(self, workers: int) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=workers)
+        self._limit = 2 * workers
+        self._queue: deque[tuple[Future[bytes] | None, Callable[[bytes], None]]] = deque()
+        self._in_flight = 0
+
+    def then(self, action: Callable[[], None]) -> None:
+        """Run ``action`` once everything queued before it has been written."""
+        if not self._queue:
+            action()
+        else:
+            self._queue.append((None, lambda _: action()))
+
+    def submit(self, work: Callable[[], bytes], write: Callable[[bytes], None]) -> None:
+        """Compute ``work()`` on the pool and hand the result to ``write`` in queue order."""
+        self._queue.append((self._pool.submit(work), write))
+        self._in_flight += 1
+        while self._in_flight > self._limit:
+            self._run_next()
+
+    def drain(self) -> None:
+        while self._queue:
+            self._run_next()
+
+    def close(self) -> None:
+        for future, _ in self._queue:
+            if future is not None:
+                future.cancel()
+        self._queue.clear()
+        self._pool.shutdown(wait=True)
+
+    def _run_next(self) -> None:
+        future, write = self._queue.popleft()
+        if future is None:
+            write(b"")
+            return
+        self._in_flight -= 1
+        write(future.result())
 
 
-def _compress(content: Content, write: Callable[[bytes], object]) -> tuple[int, int, int, bytes]:
-    """Stream ``content`` through deflate into ``write``; return (crc32, size, compressed size, sha256)."""
-    compressor = zlib.compressobj(COMPRESS_LEVEL, zlib.DEFLATED, -zlib.MAX_WBITS)
-    hasher = hashlib.sha256()
-    crc = size = written = 0
-    for chunk in _chunks(content):
-        hasher.update(chunk)
-        crc = zlib.crc32(chunk, crc)
-        size += len(chunk)
-        data = compressor.compress(chunk)
-        written += len(data)
-        write(data)
-    data = compressor.flush()
-    written += len(data)
-    write(data)
-    return crc, size, written, hasher.digest()
-
-
-def _deflate(content: Content) -> _Deflated:
-    """Compress ``content`` into an anonymous temporary file. zlib and hashlib release the GIL on large
-    buffers, so several of these run in parallel in threads."""
-    stream = tempfile.TemporaryFile()  # noqa: SIM115 - handed to the writer, which closes it
-    crc, size, written, digest = _compress(content, stream.write)
-    stream.seek(0)
-    return _Deflated(stream, crc, size, written, digest)
-
-
-def _deflate_all(contents: Mapping[str, Content]) -> dict[str, _Deflated]:
-    """Compress the large new members on every core; small ones are not worth a thread."""
-    large = {m: c for m, c in contents.items() if _content_size(c) >= PARALLEL_DEFLATE_BYTES}
-    if len(large) < 2:
-        return {}
-    with ThreadPoolExecutor(max_workers=min(len(large), os.cpu_count() or 1)) as pool:
-        return dict(zip(large, pool.map(_deflate, large.values())))
-
-
-def _write_compressed(
+def _queue_new(
+    pipeline: _Pipeline,
     out: _Output,
+    entries: list[_Entry],
     member: str,
     content: Content,
     external_attr: int,
     create_system: int,
     date: Sequence[int],
-    deflated: _Deflated | None = None,
-) -> tuple[str, int, _Entry]:
-    """Deflate ``content`` into a new entry; return its RECORD hash, size and directory entry."""
+    level: int,
+) -> tuple[str, int]:
+    """Queue ``content`` as a new entry (deflated at ``level``, stored at 0); return its RECORD hash
+    and size, which are known as soon as the content has been read."""
     name, utf8 = _name_bytes(member)
     expected = _content_size(content)
     # Decided before compressing, from the input size, with room for deflate's worst-case growth.
@@ -457,28 +525,57 @@ def _write_compressed(
     entry = _Entry(
         name=name,
         flags=utf8,
-        method=zipfile.ZIP_DEFLATED,
+        method=zipfile.ZIP_DEFLATED if level else zipfile.ZIP_STORED,
         date_time=(date[0], date[1], date[2], date[3], date[4], date[5]),
         crc=0,
         compress_size=0,
         file_size=0,
-        offset=out.pos,
+        offset=0,
         create_system=create_system,
         external_attr=external_attr,
     )
-    out.write(_local_header(entry, zip64))
-    if deflated is None:
-        crc, size, written, digest = _compress(content, out.write)
-    else:
-        with deflated.stream:
-            while chunk := deflated.stream.read(CHUNK_SIZE):
-                out.write(chunk)
-        crc, size, written, digest = deflated.crc, deflated.size, deflated.written, deflated.digest
-    if not zip64 and max(size, written) >= ZIP64_LIMIT:
-        raise ValueError(f"{member!r} grew past 4 GiB while it was being written")
-    entry.crc, entry.compress_size, entry.file_size = crc, written, size
-    out.patch(entry.offset, _local_header(entry, zip64))
-    return encode_digest("sha256", digest), size, entry
+
+    def start() -> None:
+        entry.offset = out.pos
+        entries.append(entry)
+        out.write(_local_header(entry, zip64))
+
+    def write(data: bytes) -> None:
+        entry.compress_size += len(data)
+        out.write(data)
+
+    pipeline.then(start)
+    hasher = hashlib.sha256()
+    crc = size = 0
+    window = b""
+    pieces = _read_chunks(content, compression.CHUNK)
+    chunk = next(pieces, b"")
+    first = True
+    while True:
+        following = next(pieces, None)
+        hasher.update(chunk)
+        crc = compression.crc32(chunk, crc)
+        size += len(chunk)
+        last = following is None
+        if level == 0:
+            pipeline.submit(functools.partial(bytes, chunk), write)
+        elif first and last:
+            pipeline.submit(functools.partial(compression.compress_whole, chunk, level), write)
+        else:
+            pipeline.submit(functools.partial(compression.compress_chunk, chunk, level, window, last), write)
+        if following is None:
+            break
+        window = chunk[-compression.WINDOW :]
+        chunk, first = following, False
+
+    def finish() -> None:
+        if not zip64 and max(size, entry.compress_size) >= ZIP64_LIMIT:
+            raise ValueError(f"{member!r} grew past 4 GiB while it was being written")
+        entry.crc, entry.file_size = crc, size
+        out.patch(entry.offset, _local_header(entry, zip64))
+
+    pipeline.then(finish)
+    return encode_digest("sha256", hasher.digest()), size
 
 
 def _write_central_directory(out: _Output, entries: Sequence[_Entry]) -> None:
