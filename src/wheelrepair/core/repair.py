@@ -233,7 +233,7 @@ def repair(path: Path, out_dir: Path, options: RepairOptions) -> RepairResult:
         except OSError as err:
             raise UsageError(f"cannot write to {out_dir}: {err.strerror or err}", subject=name) from None
         output = out_dir / new_name
-        if plan.changes_nothing and new_name == name:
+        if plan.changes_nothing and new_name == name and not archive.stale_record:
             if output.resolve() != Path(path).resolve():
                 _copy_atomically(Path(path), output)
             return RepairResult(analysis, plan, output, changed=False, tags=tuple(tags))

@@ -178,6 +178,9 @@ class Backend(Protocol):
     #: True when ``read`` accepts any ``ByteSource``, not only ``bytes``: the core then hands it
     #: large wheel members lazily, so it inflates only what the reader touches.
     lazy: ClassVar[bool]
+    #: True when only files installed into site-packages are binaries to analyse; files of other
+    #: wheel schemes (``.data/data``, ``.data/scripts``) are then data (PE, which has no search paths).
+    site_packages_only: ClassVar[bool]
 
     def sniff(self, head: bytes) -> bool:
         """True if ``head`` (the first 64 bytes of a file) starts a binary of this format."""

@@ -16,6 +16,7 @@ from .resolver import ElfResolver
 class ElfBackend:
     format: ClassVar[str] = "elf"
     lazy: ClassVar[bool] = True
+    site_packages_only: ClassVar[bool] = False  # $ORIGIN/@loader_path reach the libs from anywhere
 
     def sniff(self, head: bytes) -> bool:
         return reader.sniff(head)

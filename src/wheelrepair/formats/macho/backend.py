@@ -37,6 +37,7 @@ _LOADER = "@loader_path"
 class MachOBackend:
     format: ClassVar[str] = "macho"
     lazy: ClassVar[bool] = False
+    site_packages_only: ClassVar[bool] = False  # $ORIGIN/@loader_path reach the libs from anywhere
 
     def sniff(self, head: bytes) -> bool:
         if is_fat(head):

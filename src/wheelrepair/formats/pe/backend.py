@@ -25,6 +25,10 @@ _MAX_LFANEW = 1 << 20
 class PEBackend:
     format: ClassVar[str] = "pe"
     lazy: ClassVar[bool] = False
+    #: A PE file carries no search paths: one installed outside site-packages (``.data/data``,
+    #: ``.data/scripts``) can never be pointed at vendored DLLs, and nothing imports it as an
+    #: extension. Like delvewheel, such files are data.
+    site_packages_only: ClassVar[bool] = True
 
     def sniff(self, head: bytes) -> bool:
         if len(head) < 0x40 or head[:2] != b"MZ":
@@ -40,9 +44,9 @@ class PEBackend:
 
     def rewrite(self, path: Path, edit: BinaryEdit) -> None:
         # PE files carry no search paths (the loader patch adds the libs directory) and the loader
-        # ignores a DLL's export name, so only the imported names change.
-        if edit.replace_needed:
-            rewrite_file(path, edit.replace_needed)
+        # ignores a DLL's export name, so only the imported names change; and a DependentLoadFlags
+        # that would hide the libs directory is cleared, even when no name changes.
+        rewrite_file(path, edit.replace_needed)
 
     def finalize(self, path: Path) -> None:
         return None
