@@ -1,0 +1,289 @@
+"""Cases shaped like delvewheel's own suite (tests/run_tests.py: ignore-data, DependentLoadFlags,
+the Visual C++ toolset warning, interpreter DLLs, stale RECORD), run on wheels built here from our
+own sources, with delvewheel 1.13.2 (it runs on Linux for win wheels) as the truth next to
+wheelrepair on the same input."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import zipfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import pefile
+import pytest
+
+from tests.fixtures.pe_build import (
+    EXT,
+    LIB_A,
+    LIB_B,
+    build_dll,
+    build_importer,
+    build_lld_dll,
+    set_linker_version,
+)
+from tests.fixtures.wheels import make_wheel
+
+pytestmark = pytest.mark.skipif(shutil.which("delvewheel") is None, reason="delvewheel is not installed")
+
+INIT = b'"""Demo."""\nVALUE = 1\n'
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(list(args), capture_output=True, text=True, timeout=600)
+
+
+def wheelrepair(*args: str) -> subprocess.CompletedProcess[str]:
+    return run(sys.executable, "-m", "wheelrepair", *args)
+
+
+def delvewheel(*args: str) -> subprocess.CompletedProcess[str]:
+    return run("delvewheel", *args)
+
+
+def lib_paths(dirs: Sequence[Path]) -> list[str]:
+    return [item for d in dirs for item in ("--lib-path", str(d))]
+
+
+def delvewheel_show(wheel: Path, dirs: Sequence[Path] = ()) -> tuple[set[str], set[str]]:
+    """(DLLs delvewheel would copy in or cannot find, DLLs it assumes present), lowercased."""
+    add = ["--add-path", os.pathsep.join(map(str, dirs))] if dirs else []
+    result = delvewheel("show", *add, str(wheel))
+    assert result.returncode == 0, result.stderr
+    sections = re.split(r"\n\n", result.stdout)
+
+    def names(header: str) -> set[str]:
+        section = next(s for s in sections if s.startswith(header))
+        return {line.split()[0].lower() for line in section.splitlines()[1:] if line.strip()} - {"none"}
+
+    return names("The following DLLs will be copied"), names("The following DLLs are assumed to be present")
+
+
+def our_show(wheel: Path, dirs: Sequence[Path] = ()) -> tuple[set[str], set[str]]:
+    """The same two sets from ``wheelrepair show --json``."""
+    result = wheelrepair("show", "--json", str(wheel), *lib_paths(dirs))
+    assert result.returncode == 0, result.stderr
+    edges = json.loads(result.stdout)["edges"]
+    external = {e["name"].lower() for e in edges if e["action"] in ("vendor", "missing")}
+    return external, {e["name"].lower() for e in edges if e["action"] == "system"}
+
+
+def repaired_by_both(
+    tmp_path: Path, wheel: Path, ours: Sequence[str], theirs: Sequence[str]
+) -> tuple[subprocess.CompletedProcess[str], Path, subprocess.CompletedProcess[str], Path]:
+    mine = wheelrepair("repair", str(wheel), "-w", str(tmp_path / "ours"), *ours)
+    assert mine.returncode == 0, mine.stderr
+    other = delvewheel("repair", str(wheel), "-w", str(tmp_path / "delvewheel"), *theirs)
+    assert other.returncode == 0, other.stderr
+    [mine_out] = (tmp_path / "ours").glob("*.whl")
+    [their_out] = (tmp_path / "delvewheel").glob("*.whl")
+    return mine, mine_out, other, their_out
+
+
+def unmangled(name: str) -> str:
+    return re.sub(r"-[0-9a-f]{8,32}(?=\.dll$)", "", name.rsplit("/", 1)[-1]).lower()
+
+
+def vendored(wheel: Path) -> set[str]:
+    with zipfile.ZipFile(wheel) as zf:
+        return {unmangled(n) for n in zf.namelist() if n.startswith("demo.libs/") and n.endswith(".dll")}
+
+
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("parity-chain")
+    lib_b = build_dll(root / "b" / "libB.dll", LIB_B)
+    lib_a = build_dll(root / "a" / "libA.dll", LIB_A, links=[lib_b])
+    ext = build_dll(root / "ext" / "_ext.pyd", EXT, links=[lib_a])
+    leaf = build_dll(root / "leaf" / "_leaf.pyd", LIB_B)  # imports only system DLLs
+    return {"libB": lib_b, "libA": lib_a, "ext": ext, "leaf": leaf}
+
+
+# -- ignore-data: a .pyd under <dist>.data/data is data ---------------------------------------------
+
+
+@pytest.mark.parametrize("scheme", ["data", "scripts", "headers"])
+def test_extension_under_a_data_scheme_is_data(chain: dict[str, Path], tmp_path: Path, scheme: str) -> None:
+    files = {
+        "pkg/__init__.py": INIT,
+        "pkg/_leaf.pyd": chain["leaf"],
+        f"demo-1.0.data/{scheme}/extra/_ext.pyd": chain["ext"],
+        f"demo-1.0.data/{scheme}/extra/libA.dll": chain["libA"],
+    }
+    wheel = make_wheel(tmp_path / "dist", files, tag="cp312-cp312-win_amd64")
+    theirs = delvewheel_show(wheel)
+    ours = our_show(wheel)
+    assert ours == theirs
+    assert ours[0] == set()  # nothing to vendor: the data files' libA.dll/libB.dll are not asked for
+    # Repair needs no --lib-path and leaves the data files byte for byte.
+    result = wheelrepair("repair", str(wheel), "-w", str(tmp_path / "out"))
+    assert result.returncode == 0, result.stderr
+    [out] = (tmp_path / "out").glob("*.whl")
+    with zipfile.ZipFile(wheel) as before, zipfile.ZipFile(out) as after:
+        member = f"demo-1.0.data/{scheme}/extra/_ext.pyd"
+        assert after.read(member) == before.read(member)
+        assert not [n for n in after.namelist() if n.startswith("demo.libs/")]
+
+
+# -- DependentLoadFlags cleared on every binary repair writes ---------------------------------------
+
+
+def load_flags(data: bytes) -> int:
+    pe = pefile.PE(data=data, fast_load=True)
+    pe.parse_data_directories(directories=[pefile.DIRECTORY_ENTRY["IMAGE_DIRECTORY_ENTRY_LOAD_CONFIG"]])
+    return int(pe.DIRECTORY_ENTRY_LOAD_CONFIG.struct.DependentLoadFlags)
+
+
+@pytest.fixture(scope="module")
+def system32_chain(tmp_path_factory: pytest.TempPathFactory, chain: dict[str, Path]) -> dict[str, Path]:
+    """_ext.pyd -> libA.dll -> libB.dll where the extension and libA.dll both carry
+    DependentLoadFlags = LOAD_LIBRARY_SEARCH_SYSTEM32 (what /DEPENDENTLOADFLAG:0x800 writes)."""
+    root = tmp_path_factory.mktemp("system32-chain")
+    lib_a = build_lld_dll(root / "a" / "libA.dll", LIB_A, chain["libB"], ["b_value"], dependent_load_flags=0x800)
+    ext = build_lld_dll(root / "ext" / "_ext.pyd", EXT, lib_a, ["a_value"], dependent_load_flags=0x800)
+    return {"libA": lib_a, "ext": ext, "libB": chain["libB"]}
+
+
+@pytest.mark.parametrize("mangle", [True, False], ids=["mangled", "no-mangle-all"])
+def test_dependent_load_flags_are_cleared_as_delvewheel_clears_them(
+    system32_chain: dict[str, Path], tmp_path: Path, mangle: bool
+) -> None:
+    assert load_flags(system32_chain["ext"].read_bytes()) == 0x800
+    files = {"pkg/__init__.py": INIT, "pkg/_ext.pyd": system32_chain["ext"]}
+    wheel = make_wheel(tmp_path / "dist", files, tag="cp312-cp312-win_amd64")
+    dirs = [system32_chain["libA"].parent, system32_chain["libB"].parent]
+    ours = [*lib_paths(dirs), *([] if mangle else ["--no-mangle", "*"])]
+    theirs = ["--add-path", os.pathsep.join(map(str, dirs)), *([] if mangle else ["--no-mangle-all"])]
+    _mine, mine_out, _other, their_out = repaired_by_both(tmp_path, wheel, ours, theirs)
+    for out in (mine_out, their_out):
+        with zipfile.ZipFile(out) as zf:
+            [lib_a] = [n for n in zf.namelist() if unmangled(n) == "liba.dll"]
+            assert load_flags(zf.read("pkg/_ext.pyd")) == 0, out
+            assert load_flags(zf.read(lib_a)) == 0, out
+    assert vendored(mine_out) == vendored(their_out) == {"liba.dll", "libb.dll"}
+
+
+# -- the Visual C++ runtime age warning ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("runtime", "built_with"),
+    [((14, 40), (14, 44)), ((14, 44), (14, 44)), ((14, 29), (14, 44)), ((14, 38), (14, 40)), ((14, 42), (14, 41))],
+)
+def test_msvc_runtime_age_warning_follows_delvewheel(
+    tmp_path: Path, runtime: tuple[int, int], built_with: tuple[int, int]
+) -> None:
+    """A msvcp140.dll shipped by an older toolset family than the extension's linker is warned
+    about; 14.40 beside 14.44 is one family (VS 2022 17.10+) and is not."""
+    msvcp = build_dll(tmp_path / "redist" / "msvcp140.dll", "__declspec(dllexport) int cpp_value(void) { return 7; }\n")
+    set_linker_version(msvcp, runtime)
+    ext = set_linker_version(build_importer(tmp_path / "build" / "_ext.pyd", "msvcp140.dll", ["cpp_value"]), built_with)
+    wheel = make_wheel(
+        tmp_path / "dist", {"pkg/__init__.py": INIT, "pkg/_ext.pyd": ext}, tag="cp312-cp312-win_amd64"
+    )
+    mine, mine_out, other, their_out = repaired_by_both(
+        tmp_path, wheel, lib_paths([msvcp.parent]), ["--add-path", str(msvcp.parent)]
+    )
+    theirs_warn = "newer platform toolset" in other.stdout + other.stderr
+    ours_warn = "older than" in mine.stderr
+    assert ours_warn == theirs_warn
+    assert ours_warn is ((runtime[0], runtime[1] // 10) < (built_with[0], built_with[1] // 10))
+    assert vendored(mine_out) == vendored(their_out) == {"msvcp140.dll"}
+
+
+# -- the interpreters' own DLLs --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("dll", "tag"),
+    [
+        ("python-native.dll", "graalpy311-graalpy242_311_native-win_amd64"),
+        ("libpypy3.10-c.dll", "pp310-pypy310_pp73-win_amd64"),
+        ("libpypy3-c.dll", "pp39-pypy39_pp73-win_amd64"),
+        ("python312.dll", "cp312-cp312-win_amd64"),
+    ],
+)
+def test_interpreter_dlls_are_provided(chain: dict[str, Path], tmp_path: Path, dll: str, tag: str) -> None:
+    ext = build_importer(tmp_path / "build" / "_ext.pyd", dll, ["PyInit_x"], links=[chain["libA"]])
+    wheel = make_wheel(tmp_path / "dist", {"pkg/__init__.py": INIT, "pkg/_ext.pyd": ext}, tag=tag)
+    dirs = [chain["libA"].parent, chain["libB"].parent]
+    theirs = delvewheel_show(wheel, dirs)
+    ours = our_show(wheel, dirs)
+    assert dll.lower() in theirs[1]
+    assert ours == theirs
+
+
+# -- a stale RECORD --------------------------------------------------------------------------------
+
+
+def with_record_line(wheel: Path, line: str) -> Path:
+    """The same wheel with ``line`` appended to its RECORD (as a build step that deleted a file
+    after writing RECORD leaves it)."""
+    out = wheel.with_name("stale") / wheel.name
+    out.parent.mkdir()
+    with zipfile.ZipFile(wheel) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename.endswith("/RECORD"):
+                data += line.encode()
+            dst.writestr(info, data)
+    return out
+
+
+def record_paths(wheel: Path) -> set[str]:
+    with zipfile.ZipFile(wheel) as zf:
+        record = next(n for n in zf.namelist() if n.endswith(".dist-info/RECORD"))
+        return {row.split(",")[0] for row in zf.read(record).decode().splitlines() if row}
+
+
+def test_stale_record_is_warned_about_and_regenerated(chain: dict[str, Path], tmp_path: Path) -> None:
+    files = {"pkg/__init__.py": INIT, "pkg/_ext.pyd": chain["ext"]}
+    wheel = with_record_line(
+        make_wheel(tmp_path / "dist", files, tag="cp312-cp312-win_amd64"), "pkg/gone.py,sha256=AAAA,4\n"
+    )
+    dirs = [chain["libA"].parent, chain["libB"].parent]
+    mine, mine_out, _other, their_out = repaired_by_both(
+        tmp_path, wheel, lib_paths(dirs), ["--add-path", os.pathsep.join(map(str, dirs))]
+    )
+    assert "RECORD lists 'pkg/gone.py', which is not in the wheel" in mine.stderr
+    for out in (mine_out, their_out):
+        with zipfile.ZipFile(out) as zf:
+            files_in_zip = {n for n in zf.namelist() if not n.endswith("/")}
+        assert "pkg/gone.py" not in record_paths(out)
+        assert record_paths(out) == files_in_zip
+    assert vendored(mine_out) == vendored(their_out)
+    assert wheelrepair("check", str(mine_out)).returncode == 0
+    # Nothing to vendor: the wheel is still rewritten, so its RECORD is true.
+    leaf = with_record_line(
+        make_wheel(tmp_path / "leafdist", {"pkg/__init__.py": INIT, "pkg/_leaf.pyd": chain["leaf"]},
+                   tag="cp312-cp312-win_amd64"),
+        "pkg/gone.py,sha256=AAAA,4\n",
+    )  # fmt: skip
+    result = wheelrepair("repair", str(leaf), "-w", str(tmp_path / "leafout"))
+    assert result.returncode == 0, result.stderr
+    [out] = (tmp_path / "leafout").glob("*.whl")
+    assert "pkg/gone.py" not in record_paths(out)
+
+
+def test_a_record_hash_mismatch_is_still_refused(chain: dict[str, Path], tmp_path: Path) -> None:
+    """delvewheel does not read RECORD hashes; wheelrepair refuses a member that differs from what
+    RECORD promised (pip refuses to install it too)."""
+    files = {"pkg/__init__.py": INIT, "pkg/_ext.pyd": chain["ext"]}
+    wheel = make_wheel(tmp_path / "dist", files, tag="cp312-cp312-win_amd64")
+    tampered = tmp_path / "tampered" / wheel.name
+    tampered.parent.mkdir()
+    with zipfile.ZipFile(wheel) as src, zipfile.ZipFile(tampered, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            dst.writestr(info, INIT.replace(b"1", b"2") if info.filename == "pkg/__init__.py" else data)
+    result = wheelrepair("repair", str(tampered), "-w", str(tmp_path / "out"),
+                         *lib_paths([chain["libA"].parent, chain["libB"].parent]))  # fmt: skip
+    assert result.returncode == 2
+    assert "RECORD hash mismatch for 'pkg/__init__.py'" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").glob("*.whl"))
