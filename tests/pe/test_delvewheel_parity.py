@@ -144,7 +144,9 @@ def system32_chain(tmp_path_factory: pytest.TempPathFactory, chain: dict[str, Pa
     """_ext.pyd -> libA.dll -> libB.dll where the extension and libA.dll both carry
     DependentLoadFlags = LOAD_LIBRARY_SEARCH_SYSTEM32 (what /DEPENDENTLOADFLAG:0x800 writes)."""
     root = tmp_path_factory.mktemp("system32-chain")
-    lib_a = build_lld_dll(root / "a" / "libA.dll", LIB_A, chain["libB"], ["b_value"], dependent_load_flags=0x800)
+    lib_a = build_lld_dll(
+        root / "a" / "libA.dll", LIB_A, chain["libB"], ["b_value"], dependent_load_flags=0x800
+    )
     ext = build_lld_dll(root / "ext" / "_ext.pyd", EXT, lib_a, ["a_value"], dependent_load_flags=0x800)
     return {"libA": lib_a, "ext": ext, "libB": chain["libB"]}
 
@@ -173,16 +175,26 @@ def test_dependent_load_flags_are_cleared_as_delvewheel_clears_them(
 
 @pytest.mark.parametrize(
     ("runtime", "built_with"),
-    [((14, 40), (14, 44)), ((14, 44), (14, 44)), ((14, 29), (14, 44)), ((14, 38), (14, 40)), ((14, 42), (14, 41))],
+    [
+        ((14, 40), (14, 44)),
+        ((14, 44), (14, 44)),
+        ((14, 29), (14, 44)),
+        ((14, 38), (14, 40)),
+        ((14, 42), (14, 41)),
+    ],
 )
 def test_msvc_runtime_age_warning_follows_delvewheel(
     tmp_path: Path, runtime: tuple[int, int], built_with: tuple[int, int]
 ) -> None:
     """A msvcp140.dll shipped by an older toolset family than the extension's linker is warned
     about; 14.40 beside 14.44 is one family (VS 2022 17.10+) and is not."""
-    msvcp = build_dll(tmp_path / "redist" / "msvcp140.dll", "__declspec(dllexport) int cpp_value(void) { return 7; }\n")
+    msvcp = build_dll(
+        tmp_path / "redist" / "msvcp140.dll", "__declspec(dllexport) int cpp_value(void) { return 7; }\n"
+    )
     set_linker_version(msvcp, runtime)
-    ext = set_linker_version(build_importer(tmp_path / "build" / "_ext.pyd", "msvcp140.dll", ["cpp_value"]), built_with)
+    ext = set_linker_version(
+        build_importer(tmp_path / "build" / "_ext.pyd", "msvcp140.dll", ["cpp_value"]), built_with
+    )
     wheel = make_wheel(
         tmp_path / "dist", {"pkg/__init__.py": INIT, "pkg/_ext.pyd": ext}, tag="cp312-cp312-win_amd64"
     )
