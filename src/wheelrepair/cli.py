@@ -6,6 +6,8 @@ Exit codes: 0 ok, 1 the wheel cannot be made compliant / is not self-contained, 
 from __future__ import annotations
 
 import logging
+import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -21,6 +23,64 @@ from .errors import InvalidBinary, UsageError, WheelRepairError
 from .options import RepairOptions
 
 _CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+def _verbose_after_command(ctx: click.Context, param: click.Parameter, value: int) -> None:
+    """``-v`` given after the subcommand (cibuildwheel's delocate and delvewheel strings put it
+    there) adds to any given before it."""
+    if value:
+        _setup_logging(value + int(ctx.find_root().params.get("verbose") or 0))
+
+
+def _verbose_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "-v",
+        "--verbose",
+        count=True,
+        expose_value=False,
+        callback=_verbose_after_command,
+        help="More detail on stderr (repeat for debug output).",
+    )(func)
+
+
+def _split_names(values: Sequence[str]) -> tuple[str, ...]:
+    """delvewheel's DLL lists: each value may hold several names, split at ';' or os.pathsep (no
+    library name holds either)."""
+    return tuple(n.strip() for v in values for n in re.split(rf"[;{re.escape(os.pathsep)}]", v) if n.strip())
+
+
+def _split_paths(values: Sequence[str]) -> tuple[str, ...]:
+    """delvewheel's --add-path: each value is an os.pathsep-separated list of directories."""
+    return tuple(p.strip() for v in values for p in v.split(os.pathsep) if p.strip())
+
+
+def _delvewheel_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """delvewheel's spellings, so its users' commands keep working: --add-path (= --lib-path),
+    --no-dll (= --exclude) and --include/--add-dll."""
+    func = click.option(
+        "--include",
+        "--add-dll",
+        "include",
+        multiple=True,
+        metavar="NAME",
+        help="Vendor this library although no binary links it (one the package dlopens/LoadLibrary's; "
+        "';'-separated lists accepted, repeatable).",
+    )(func)
+    func = click.option(
+        "--no-dll",
+        "no_dll",
+        multiple=True,
+        metavar="NAMES",
+        help="delvewheel's --no-dll: like --exclude, ';'-separated lists accepted.",
+    )(func)
+    func = click.option(
+        "--add-path",
+        "add_path",
+        multiple=True,
+        metavar="PATHS",
+        help=f"delvewheel's --add-path: like --lib-path, {os.pathsep!r}-separated lists accepted.",
+    )(func)
+    return func
 
 
 def _setup_logging(verbose: int) -> None:
@@ -107,19 +167,29 @@ def _options(**cli: Any) -> RepairOptions:
 @main.command(context_settings=_CONTEXT)
 @_wheels_argument
 @_resolution_options
+@_delvewheel_options
 @click.option("--plat", metavar="TAG", help="Also explain whether this platform tag can be reached.")
 @_json_option
+@_verbose_option
 def show(
     wheels: tuple[Path, ...],
     lib_path: tuple[str, ...],
     exclude: tuple[str, ...],
+    add_path: tuple[str, ...],
+    no_dll: tuple[str, ...],
+    include: tuple[str, ...],
     plat: str | None,
     as_json: bool,
 ) -> None:
     """Show each binary's dependencies, what repair would do with them, and the best tag."""
     from . import inspect_wheel
 
-    options = _options(lib_path=lib_path, exclude=exclude, plat=plat)
+    options = _options(
+        lib_path=lib_path + _split_paths(add_path),
+        exclude=exclude + _split_names(no_dll),
+        include=_split_names(include),
+        plat=plat,
+    )
     _run_each(wheels, lambda w: inspect_wheel(w, options), render.show, as_json)
 
 
@@ -133,12 +203,16 @@ def show(
     metavar="GLOB",
     help="Libraries allowed to stay external (repeatable).",
 )
+@click.option(
+    "--no-dll", "no_dll", multiple=True, metavar="NAMES", help="delvewheel's spelling of --exclude."
+)
 @_json_option
-def check(wheels: tuple[Path, ...], exclude: tuple[str, ...], as_json: bool) -> None:
+@_verbose_option
+def check(wheels: tuple[Path, ...], exclude: tuple[str, ...], no_dll: tuple[str, ...], as_json: bool) -> None:
     """Exit 1 unless every dependency resolves inside the wheel or to the platform, and the tags hold."""
     from . import check_wheel
 
-    options = _options(exclude=exclude)
+    options = _options(exclude=exclude + _split_names(no_dll))
     _run_each(wheels, lambda w: check_wheel(w, options), render.check, as_json, lambda r: not r["ok"])
 
 
@@ -154,6 +228,7 @@ def check(wheels: tuple[Path, ...], exclude: tuple[str, ...], as_json: bool) -> 
     help="Directory for the repaired wheels.",
 )
 @_resolution_options
+@_delvewheel_options
 @click.option("--plat", metavar="TAG", help="Target platform tag (default: the best the wheel can reach).")
 @click.option("--only-plat", is_flag=True, help="Write only the target tag, no aliases or other tags.")
 @click.option("--lib-sdir", metavar="NAME", help="Directory for vendored libraries (default: <dist>.libs).")
@@ -167,11 +242,15 @@ def check(wheels: tuple[Path, ...], exclude: tuple[str, ...], as_json: bool) -> 
 @click.option("--strip", is_flag=True, help="Strip symbol tables and debug sections (ELF).")
 @click.option("-j", "--jobs", type=int, default=None, help="Repair this many wheels at once.")
 @_json_option
+@_verbose_option
 def repair(
     wheels: tuple[Path, ...],
     wheel_dir: Path,
     lib_path: tuple[str, ...],
     exclude: tuple[str, ...],
+    add_path: tuple[str, ...],
+    no_dll: tuple[str, ...],
+    include: tuple[str, ...],
     plat: str | None,
     only_plat: bool,
     lib_sdir: str | None,
@@ -182,8 +261,9 @@ def repair(
 ) -> None:
     """Copy the libraries each wheel needs into it, point its binaries at them, and retag it."""
     options = _options(
-        lib_path=lib_path,
-        exclude=exclude,
+        lib_path=lib_path + _split_paths(add_path),
+        exclude=exclude + _split_names(no_dll),
+        include=_split_names(include),
         plat=plat,
         only_plat=only_plat,
         lib_sdir=lib_sdir,
@@ -219,6 +299,7 @@ def _unwrap(outcome: dict[str, Any] | WheelRepairError) -> dict[str, Any]:
 @main.command(context_settings=_CONTEXT)
 @click.argument("binary", type=click.Path(dir_okay=False, path_type=Path))
 @_json_option
+@_verbose_option
 def needed(binary: Path, as_json: bool) -> None:
     """Print the direct dependencies of one binary file (ELF, Mach-O or PE)."""
     from .formats import backend_for
@@ -260,6 +341,7 @@ def needed(binary: Path, as_json: bool) -> None:
     help="Only this platform family.",
 )
 @_json_option
+@_verbose_option
 def policies(platform_name: str | None, as_json: bool) -> None:
     """List the platform policies (tags) wheelrepair knows."""
     from .policy import platform_named

@@ -79,6 +79,11 @@ class Node:
     location: PurePosixPath
 
 
+#: ``Dependency.needed_by`` of a library the user asked for with ``--include``: no binary links it
+#: (the package loads it at run time with dlopen / LoadLibrary), so no node requires it.
+INCLUDED = "--include"
+
+
 @dataclass(frozen=True)
 class Dependency:
     """One edge: ``needed_by`` (a node key) needs ``name``; the walk decided ``action``."""

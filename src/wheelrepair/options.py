@@ -14,6 +14,8 @@ class RepairOptions:
     lib_sdir: str | None = None  # default: "<distribution>.libs"
     no_mangle: tuple[str, ...] = ()
     strip: bool = False
+    #: Libraries to vendor although no binary links them (delvewheel's --include / --add-dll).
+    include: tuple[str, ...] = ()
     jobs: int = 1
     #: Where the options came from (a pyproject.toml path), for `show` to report.
     config_file: str | None = None

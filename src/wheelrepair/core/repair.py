@@ -95,7 +95,11 @@ def analyze_scanned(
     platform = platform_for_format(fmt)
     resolver = backend.resolver(_context(scanned, backend, options, allow_host))
     wheel_only = backend.resolver(_context(scanned, backend, options, allow_host=False))
-    graph = build_graph(scanned, resolver, platform, GlobSet.of(options.exclude), wheel_only)
+    excluded = GlobSet.of(options.exclude)
+    for name in options.include:
+        if excluded.matches(name):
+            raise UsageError(f"--include {name} is also excluded by --exclude; pass only one of them")
+    graph = build_graph(scanned, resolver, platform, excluded, wheel_only, include=options.include)
     verdict = judge(graph, platform, metadata, options.plat)
     return Analysis(path, metadata, fmt, tuple(scanned), graph, verdict, options)
 
@@ -207,6 +211,8 @@ def repair(path: Path, out_dir: Path, options: RepairOptions) -> RepairResult:
                     for e in analysis.graph.edges
                     if e.action is Action.VENDOR and e.needed_by in archive.members
                 }
+                # --include libraries are for every binary of the wheel (see plan._loaded_by_name_only).
+                | (set(analysis.graph.roots) if options.include else set())
             )
             libs_dir = backend.libs_dir(libs_dir, users, archive.members)
         plan = plan_repair(
