@@ -44,8 +44,8 @@ def _verbose_option(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _split_names(values: Sequence[str]) -> tuple[str, ...]:
-    """delvewheel's DLL lists: each value may hold several names, split at ';' or os.pathsep (no
-    library name holds either)."""
+    """delvewheel's DLL lists (--include, --no-dll, --exclude, --no-mangle): each value may hold
+    several names or globs, split at ';' or os.pathsep, which no library name holds."""
     return tuple(n.strip() for v in values for n in re.split(rf"[;{re.escape(os.pathsep)}]", v) if n.strip())
 
 
@@ -186,7 +186,7 @@ def show(
 
     options = _options(
         lib_path=lib_path + _split_paths(add_path),
-        exclude=exclude + _split_names(no_dll),
+        exclude=_split_names(exclude + no_dll),
         include=_split_names(include),
         plat=plat,
     )
@@ -212,7 +212,7 @@ def check(wheels: tuple[Path, ...], exclude: tuple[str, ...], no_dll: tuple[str,
     """Exit 1 unless every dependency resolves inside the wheel or to the platform, and the tags hold."""
     from . import check_wheel
 
-    options = _options(exclude=exclude + _split_names(no_dll))
+    options = _options(exclude=_split_names(exclude + no_dll))
     _run_each(wheels, lambda w: check_wheel(w, options), render.check, as_json, lambda r: not r["ok"])
 
 
@@ -262,12 +262,12 @@ def repair(
     """Copy the libraries each wheel needs into it, point its binaries at them, and retag it."""
     options = _options(
         lib_path=lib_path + _split_paths(add_path),
-        exclude=exclude + _split_names(no_dll),
+        exclude=_split_names(exclude + no_dll),
         include=_split_names(include),
         plat=plat,
         only_plat=only_plat,
         lib_sdir=lib_sdir,
-        no_mangle=no_mangle,
+        no_mangle=_split_names(no_mangle),
         strip=strip,
         jobs=jobs,
     )

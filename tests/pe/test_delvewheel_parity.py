@@ -299,3 +299,88 @@ def test_a_record_hash_mismatch_is_still_refused(chain: dict[str, Path], tmp_pat
     assert "RECORD hash mismatch for 'pkg/__init__.py'" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "out").exists() or not list((tmp_path / "out").glob("*.whl"))
+
+
+# -- --include / --add-dll, --no-dll, --exclude, --add-path, --no-mangle: delvewheel's command lines --
+
+LIB_C = "__declspec(dllimport) int b_value(void);\n__declspec(dllexport) int c_value(void) { return b_value() + 1; }\n"
+LIB_D = "__declspec(dllexport) int d_value(void) { return 3; }\n"
+
+
+@pytest.fixture(scope="module")
+def plugins(tmp_path_factory: pytest.TempPathFactory, chain: dict[str, Path]) -> dict[str, Path]:
+    """libC.dll (imports libB.dll) and libD.dll (system DLLs only): linked by nothing in the wheel."""
+    root = tmp_path_factory.mktemp("plugins")
+    return {
+        "libC": build_dll(root / "libC.dll", LIB_C, links=[chain["libB"]]),
+        "libD": build_dll(root / "libD.dll", LIB_D),
+    }
+
+
+def mangling(wheel: Path) -> set[tuple[str, bool]]:
+    """Each vendored DLL (lowercased, unmangled) and whether its name was mangled."""
+    with zipfile.ZipFile(wheel) as zf:
+        names = [
+            n.rsplit("/", 1)[1] for n in zf.namelist() if n.startswith("demo.libs/") and n.endswith(".dll")
+        ]
+    return {(unmangled(n), unmangled(n) != n.lower()) for n in names}
+
+
+# (delvewheel's arguments after --add-path; what differs for wheelrepair; the expected result)
+COMMAND_LINES: dict[str, tuple[list[str], list[str] | None, set[tuple[str, bool]]]] = {
+    "basic": ([], None, {("liba.dll", True), ("libb.dll", True)}),
+    "include_1": (["--include", "LiBc.DlL"], None, {("libc.dll", False), ("liba.dll", True), ("libb.dll", True)}),
+    "include_1_exist": (["--include", "libA.dll"], None, {("liba.dll", True), ("libb.dll", True)}),
+    "include_2_repeat": (["--include", "libC.dll;libC.dll"], None, {("libc.dll", False), ("liba.dll", True), ("libb.dll", True)}),
+    "include_2": (["--include", "libC.dll;libD.dll"], None,
+                  {("libc.dll", False), ("libd.dll", False), ("liba.dll", True), ("libb.dll", True)}),
+    "include_3": (["--include", "libC.dll", "--include", "libD.dll"], None,
+                  {("libc.dll", False), ("libd.dll", False), ("liba.dll", True), ("libb.dll", True)}),
+    "add_dll": (["--add-dll", "libD.dll"], None, {("libd.dll", False), ("liba.dll", True), ("libb.dll", True)}),
+    "no_dll": (["--no-dll", "libB.dll"], None, {("liba.dll", True)}),
+    "exclude_irrelevant_2": (["--exclude", "nonexistent.dll;nonexistent2.dll"], None,
+                             {("liba.dll", True), ("libb.dll", True)}),
+    "exclude_all_2": (["--exclude", "libA.dll", "--exclude", "libB.dll"], None, set()),
+    "no_mangle_1": (["--no-mangle", "LIBA.dll"], None, {("liba.dll", False), ("libb.dll", True)}),
+    "no_mangle_2": (["--no-mangle", "libA.dll;libB.dll"], None, {("liba.dll", False), ("libb.dll", False)}),
+    "no_mangle_all": (["--no-mangle-all"], ["--no-mangle", "*"], {("liba.dll", False), ("libb.dll", False)}),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(COMMAND_LINES))
+def test_delvewheel_command_lines_vendor_the_same(
+    chain: dict[str, Path], plugins: dict[str, Path], tmp_path: Path, case: str
+) -> None:
+    theirs, ours, expected = COMMAND_LINES[case]
+    files = {"pkg/__init__.py": INIT, "pkg/_ext.pyd": chain["ext"]}
+    wheel = make_wheel(tmp_path / "dist", files, tag="cp312-cp312-win_amd64")
+    # Two --add-path values, the first an os.pathsep-separated list (delvewheel's test_add_path_2).
+    add = ["--add-path", os.pathsep.join(map(str, [chain["libA"].parent, chain["libB"].parent])),
+           "--add-path", str(plugins["libC"].parent)]  # fmt: skip
+    # delvewheel splits its lists at os.pathsep (';' on Windows, where its suite runs; ':' here);
+    # wheelrepair takes ';' on every host, and os.pathsep too.
+    native = [a.replace(";", os.pathsep) for a in theirs]
+    _mine, mine_out, _other, their_out = repaired_by_both(
+        tmp_path, wheel, [*add, *(ours or theirs)], [*add, *native]
+    )
+    assert mangling(their_out) == expected
+    assert mangling(mine_out) == expected
+    with zipfile.ZipFile(mine_out) as zf:
+        init = zf.read("pkg/__init__.py").decode()
+        libs = [n.rsplit("/", 1)[1] for n in zf.namelist() if n.startswith("demo.libs/")]
+    assert all(f"'{name}'" in init for name in libs)  # every vendored DLL, included ones too, is preloaded
+    kept_out = [a for i, a in enumerate(theirs) if i and theirs[i - 1] in ("--exclude", "--no-dll")]
+    assert (
+        wheelrepair("check", str(mine_out), *[x for a in kept_out for x in ("--no-dll", a)]).returncode == 0
+    )
+
+
+def test_include_and_exclude_of_one_dll_is_refused_by_both(chain: dict[str, Path], tmp_path: Path) -> None:
+    files = {"pkg/__init__.py": INIT, "pkg/_ext.pyd": chain["ext"]}
+    wheel = make_wheel(tmp_path / "dist", files, tag="cp312-cp312-win_amd64")
+    args = ["--add-path", os.pathsep.join(map(str, [chain["libA"].parent, chain["libB"].parent])),
+            "--include", "libB.dll", "--exclude", "LIBB.dll"]  # fmt: skip
+    assert delvewheel("repair", str(wheel), "-w", str(tmp_path / "d"), *args).returncode != 0
+    mine = wheelrepair("repair", str(wheel), "-w", str(tmp_path / "o"), *args)
+    assert mine.returncode == 2 and len(mine.stderr.strip().splitlines()) == 1, mine.stderr
+    assert not (tmp_path / "o").exists()
