@@ -239,6 +239,14 @@ def check(wheels: tuple[Path, ...], exclude: tuple[str, ...], no_dll: tuple[str,
     metavar="GLOB",
     help="Vendor libraries matching GLOB under their original names (repeatable).",
 )
+@click.option(
+    "--namespace-pkg",
+    "namespace_pkg",
+    multiple=True,
+    metavar="PKGS",
+    help="Treat these packages (dotted, ';'-separated) as namespace packages, as delvewheel's option: "
+    "their __init__.py is not patched. pkgutil/pkg_resources-style ones are recognised without it.",
+)
 @click.option("--strip", is_flag=True, help="Strip symbol tables and debug sections (ELF).")
 @click.option("-j", "--jobs", type=int, default=None, help="Repair this many wheels at once.")
 @_json_option
@@ -255,6 +263,7 @@ def repair(
     only_plat: bool,
     lib_sdir: str | None,
     no_mangle: tuple[str, ...],
+    namespace_pkg: tuple[str, ...],
     strip: bool,
     jobs: int | None,
     as_json: bool,
@@ -268,6 +277,7 @@ def repair(
         only_plat=only_plat,
         lib_sdir=lib_sdir,
         no_mangle=_split_names(no_mangle),
+        namespace_pkg=_split_names(namespace_pkg),
         strip=strip,
         jobs=jobs,
     )

@@ -19,7 +19,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-_LISTS = {"exclude", "lib_path", "no_mangle", "include"}
+_LISTS = {"exclude", "lib_path", "no_mangle", "include", "namespace_pkg"}
 _BOOLS = {"strip", "only_plat"}
 _INTS = {"jobs"}
 _KNOWN = {f.name for f in fields(RepairOptions)} - {"config_file"}

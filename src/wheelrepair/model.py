@@ -207,6 +207,9 @@ class RepairPlan:
     files: Mapping[str, bytes] = field(default_factory=dict)
     excluded: tuple[Dependency, ...] = ()
     warnings: tuple[str, ...] = ()
+    #: Directories (wheel-relative, as installed) that get a copy of every vendored library besides
+    #: ``libs_dir``: Windows extensions in namespace packages find DLLs only beside them.
+    copy_dirs: tuple[str, ...] = ()
 
     @property
     def changes_nothing(self) -> bool:

@@ -16,6 +16,9 @@ class RepairOptions:
     strip: bool = False
     #: Libraries to vendor although no binary links them (delvewheel's --include / --add-dll).
     include: tuple[str, ...] = ()
+    #: Packages (dotted names) whose __init__.py only declares a namespace (delvewheel's
+    #: --namespace-pkg); pkgutil- and pkg_resources-style declarations are recognised without it.
+    namespace_pkg: tuple[str, ...] = ()
     jobs: int = 1
     #: Where the options came from (a pyproject.toml path), for `show` to report.
     config_file: str | None = None

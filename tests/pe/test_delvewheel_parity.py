@@ -384,3 +384,78 @@ def test_include_and_exclude_of_one_dll_is_refused_by_both(chain: dict[str, Path
     mine = wheelrepair("repair", str(wheel), "-w", str(tmp_path / "o"), *args)
     assert mine.returncode == 2 and len(mine.stderr.strip().splitlines()) == 1, mine.stderr
     assert not (tmp_path / "o").exists()
+
+
+# -- namespace packages ----------------------------------------------------------------------------
+
+PKGUTIL = b"__path__ = __import__('pkgutil').extend_path(__path__, __name__)\n"
+PKG_RESOURCES = b"__import__('pkg_resources').declare_namespace(__name__)\n"
+
+# name: (members -> "ext" or __init__ source, delvewheel's --namespace-pkg, wheelrepair's extra args)
+LAYOUTS: dict[str, tuple[dict[str, bytes | str], str, list[str]]] = {
+    # delvewheel's namespace0/namespace2: a PEP 420 package holding an extension and a regular one.
+    "implicit": ({"ns/_ext.pyd": "ext", "ns/reg/__init__.py": INIT, "ns/reg/_ext.pyd": "ext"}, "ns", []),
+    # namespace9: pkgutil- and pkg_resources-style declarations, each with an extension beside it.
+    "declared": (
+        {"pu/__init__.py": PKGUTIL, "pu/_ext.pyd": "ext", "pu/reg/__init__.py": INIT, "pu/reg/_ext.pyd": "ext",
+         "pr/__init__.py": PKG_RESOURCES, "pr/_ext.pyd": "ext", "pr/reg/__init__.py": INIT, "pr/reg/_ext.pyd": "ext"},
+        "pu;pr", [],
+    ),
+    # namespace3: deeply nested namespace packages above a regular one.
+    "nested": ({"ns/ns/ns/ns/reg/__init__.py": INIT, "ns/ns/ns/ns/reg/_ext.pyd": "ext"}, "ns.ns.ns.ns", []),
+    # namespace10: extensions of one namespace split across the root, platlib and purelib.
+    "split": (
+        {"ns/_ext.pyd": "ext", "demo-1.0.data/platlib/ns/_ext0.pyd": "ext", "demo-1.0.data/purelib/ns0/_ext.pyd": "ext",
+         "demo-1.0.data/platlib/ns0/_ext0.pyd": "ext", "reg/__init__.py": INIT, "reg/_ext.pyd": "ext"},
+        "ns;ns0", [],
+    ),
+    # namespace4-like: an __init__.py that does not say so, declared a namespace on the command line.
+    "option": ({"ns/__init__.py": b"", "ns/_ext.pyd": "ext", "ns/reg/__init__.py": INIT, "ns/reg/_ext.pyd": "ext"},
+               "ns", ["--namespace-pkg", "ns"]),
+    # A top-level extension next to a namespace package's: the DLLs go to the root, copies beside ns.
+    "top_level": ({"_top.pyd": "ext", "ns/_ext.pyd": "ext"}, "ns", []),
+}  # fmt: skip
+
+
+def installed_dir(member: str) -> str:
+    return re.sub(r"^demo-1\.0\.data/(platlib|purelib)/", "", member).rpartition("/")[0]
+
+
+def layout_of(wheel: Path, marker: str) -> tuple[set[tuple[str, str]], set[str], set[str]]:
+    """(installed (directory, DLL) pairs, installed __init__.py files, those carrying ``marker``)."""
+    with zipfile.ZipFile(wheel) as zf:
+        names = [n for n in zf.namelist() if not n.endswith("/") and ".dist-info/" not in n]
+        dlls = {(installed_dir(n), unmangled(n)) for n in names if n.endswith(".dll")}
+        inits = {n for n in names if n.endswith("__init__.py")}
+        patched = {n for n in inits if marker in zf.read(n).decode()}
+    strip = re.compile(r"^demo-1\.0\.data/(platlib|purelib)/")
+    return dlls, {strip.sub("", n) for n in inits}, {strip.sub("", n) for n in patched}
+
+
+@pytest.mark.parametrize("layout", list(LAYOUTS))
+def test_namespace_packages_get_dlls_where_they_load(
+    chain: dict[str, Path], tmp_path: Path, layout: str
+) -> None:
+    spec, namespace_pkg, extra = LAYOUTS[layout]
+    files = {m: chain["ext"] if v == "ext" else v for m, v in spec.items()}
+    assert all(isinstance(v, (bytes, Path)) for v in files.values())
+    wheel = make_wheel(tmp_path / "dist", files, tag="cp312-cp312-win_amd64")  # type: ignore[arg-type]
+    dirs = [chain["libA"].parent, chain["libB"].parent]
+    add = ["--add-path", os.pathsep.join(map(str, dirs))]
+    _mine, mine_out, _other, their_out = repaired_by_both(
+        tmp_path, wheel, [*add, *extra],
+        [*add, "--namespace-pkg", namespace_pkg.replace(";", os.pathsep), "--no-mangle-all"],
+    )  # fmt: skip
+    ours = layout_of(mine_out, "wheelrepair loader patch")
+    theirs = layout_of(their_out, "_delvewheel_patch_")
+    assert ours == theirs
+    # Every extension has libA.dll and libB.dll beside it or in a directory its package's patch adds.
+    assert {d for d, _ in ours[0]} >= {
+        installed_dir(m) for m, v in spec.items() if v == "ext" and "reg/" not in m
+    }
+    # The namespace declarations are byte for byte what the wheel had.
+    with zipfile.ZipFile(wheel) as before, zipfile.ZipFile(mine_out) as after:
+        for member, value in spec.items():
+            if member.endswith("__init__.py") and value in (PKGUTIL, PKG_RESOURCES, b""):
+                assert after.read(member) == before.read(member), member
+    assert wheelrepair("check", str(mine_out)).returncode == 0

@@ -6,6 +6,7 @@ before it is given its final name. Nothing here knows which binary format it is 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import posixpath
@@ -25,6 +26,7 @@ from ..policy import platform_for_format
 from ..policy.base import Platform
 from ..wheel.archive import WheelArchive
 from ..wheel.metadata import WheelMetadata, installed_path, retag
+from ..wheel.packages import namespace_inits
 from ..wheel.writer import write_wheel
 from .exclude import GlobSet
 from .graph import build_graph
@@ -204,24 +206,34 @@ def repair(path: Path, out_dir: Path, options: RepairOptions) -> RepairResult:
         backend = backend_named(analysis.format)
         resolver = backend.resolver(_context(analysis.scanned, backend, options, True))
         libs_dir = libs_dir_for(archive.metadata, options)
+        # The package layout as the import system sees it: an __init__.py that only declares a
+        # namespace does not make a regular package (its code may belong to another distribution).
+        shared_inits = namespace_inits(
+            archive.members,
+            lambda m: installed_path(m, archive.metadata),
+            archive.read,
+            options.namespace_pkg,
+        )
+        package_members = [m for m in archive.members if m not in shared_inits]
+        users = sorted(
+            {
+                e.needed_by
+                for e in analysis.graph.edges
+                if e.action is Action.VENDOR and e.needed_by in archive.members
+            }
+            # --include libraries are for every binary of the wheel (see plan._loaded_by_name_only).
+            | (set(analysis.graph.roots) if options.include else set())
+        )
         if options.lib_sdir is None:
-            users = sorted(
-                {
-                    e.needed_by
-                    for e in analysis.graph.edges
-                    if e.action is Action.VENDOR and e.needed_by in archive.members
-                }
-                # --include libraries are for every binary of the wheel (see plan._loaded_by_name_only).
-                | (set(analysis.graph.roots) if options.include else set())
-            )
-            libs_dir = backend.libs_dir(libs_dir, users, archive.members)
+            libs_dir = backend.libs_dir(libs_dir, users, package_members)
+        copy_dirs = backend.extra_libs_dirs(libs_dir, users, package_members)
         plan = plan_repair(
             PlanInputs(
                 wheel=name,
                 graph=analysis.graph,
                 verdict=verdict,
                 libs_dir=libs_dir,
-                members=archive.members,
+                members=package_members,
                 installed={s.member: s.installed or s.member for s in analysis.scanned},
                 no_mangle=GlobSet.of(options.no_mangle),
                 strip=options.strip,
@@ -230,6 +242,12 @@ def repair(path: Path, out_dir: Path, options: RepairOptions) -> RepairResult:
             resolver,
             archive.read,
         )
+        if copy_dirs and plan.vendored:
+            log.info(
+                "vendored DLLs are also copied beside extensions in %s",
+                ", ".join(d or "." for d in copy_dirs),
+            )
+            plan = dataclasses.replace(plan, copy_dirs=copy_dirs)
         tags = (verdict.tag,) if options.only_plat else verdict.tags or (verdict.tag,)
         new_name, tag_lines = retag(archive.metadata, tags)
         try:
@@ -283,6 +301,9 @@ def _apply(
         (add if target in sources else replace)[target] = work
     for vendored in plan.vendored:
         add.setdefault(vendored.dest, Path(vendored.source))
+    for directory in plan.copy_dirs:
+        for vendored in plan.vendored:
+            add[posixpath.join(directory, posixpath.basename(vendored.dest))] = add[vendored.dest]
     for member, content in plan.files.items():
         (replace if member in archive.members else add)[member] = content
     return replace, add

@@ -107,6 +107,7 @@ def repair_report(result: RepairResult) -> dict[str, Any]:
                 {"name": v.name, "source": v.source, "dest": v.dest} for v in (plan.vendored if plan else ())
             ],
             "excluded": sorted({e.name for e in plan.excluded}) if plan else [],
+            "copied_to": list(plan.copy_dirs) if plan else [],
             "warnings": list(plan.warnings) if plan else [],
         }
     )

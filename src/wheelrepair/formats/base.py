@@ -225,6 +225,12 @@ class Backend(Protocol):
         directory with a search path and return ``default``; Windows may need another one."""
         ...
 
+    def extra_libs_dirs(self, libs_dir: str, users: Sequence[str], members: Sequence[str]) -> tuple[str, ...]:
+        """Directories besides ``libs_dir`` that need a copy of every vendored library: ELF and
+        Mach-O need none; Windows needs one beside extensions that no package ``__init__.py`` runs
+        before (in namespace packages), the only place its loader looks for them."""
+        ...
+
     def support_files(
         self,
         libs_dir: str,

@@ -66,6 +66,9 @@ class ElfBackend:
     def libs_dir(self, default: str, users: Sequence[str], members: Sequence[str]) -> str:
         return default  # binaries reach any directory through their search paths
 
+    def extra_libs_dirs(self, libs_dir: str, users: Sequence[str], members: Sequence[str]) -> tuple[str, ...]:
+        return ()  # one copy serves every binary through its search paths
+
     def support_files(
         self,
         libs_dir: str,

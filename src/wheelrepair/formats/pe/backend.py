@@ -102,6 +102,9 @@ class PEBackend:
     ) -> Mapping[str, bytes]:
         return loader.support_files(libs_dir, vendored, users, members, read_member)
 
+    def extra_libs_dirs(self, libs_dir: str, users: Sequence[str], members: Sequence[str]) -> tuple[str, ...]:
+        return loader.extra_libs_dirs(libs_dir, users, members)
+
     def libs_dir(self, default: str, users: Sequence[str], members: Sequence[str]) -> str:
         """Where vendored DLLs must go (see ``loader.libs_dir_for``): the core's hook for extensions
         that no package ``__init__.py`` runs before."""
