@@ -89,3 +89,18 @@ def test_the_windows_string_replaces_delvewheels(tmp_path: Path) -> None:
     with zipfile.ZipFile(out) as zf:
         assert sum(n.startswith("demo.libs/") for n in zf.namelist()) == 2
         assert "wheelrepair loader patch" in zf.read("demo/__init__.py").decode()
+
+
+def test_verbose_counts_before_or_after_the_subcommand(tmp_path: Path) -> None:
+    chain = build_chain(tmp_path / "build")
+    # Extensions in two namespace packages: repair says at -v that it copies the DLLs beside both.
+    wheel = make_wheel(tmp_path / "dist", {"ns/_ext.pyd": chain["ext"], "ns2/_ext.pyd": chain["ext"]},
+                       tag="cp312-cp312-win_amd64")  # fmt: skip
+    lib_path = ["--lib-path", str(chain["libA"].parent), "--lib-path", str(chain["libB"].parent)]
+    said = "vendored DLLs are also copied beside extensions in ns2"
+    for index, (before, after) in enumerate([([], []), (["-v"], []), ([], ["-v"])]):
+        run = [sys.executable, "-m", "wheelrepair", *before, "repair", str(wheel), "-w", str(tmp_path / str(index)),
+               *lib_path, *after]  # fmt: skip
+        result = subprocess.run(run, capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stderr
+        assert (said in result.stderr) is bool(before or after), (before, after, result.stderr)
