@@ -414,6 +414,19 @@ LAYOUTS: dict[str, tuple[dict[str, bytes | str], str, list[str]]] = {
                "ns", ["--namespace-pkg", "ns"]),
     # A top-level extension next to a namespace package's: the DLLs go to the root, copies beside ns.
     "top_level": ({"_top.pyd": "ext", "ns/_ext.pyd": "ext"}, "ns", []),
+    # delvewheel's test_purelib / test_platlib / test_purelib_platlib / test_normal_purelib_platlib.
+    "purelib": ({"demo-1.0.data/purelib/pkg/__init__.py": INIT, "demo-1.0.data/purelib/pkg/_ext.pyd": "ext"}, "", []),
+    "platlib": ({"demo-1.0.data/platlib/pkg/__init__.py": INIT, "demo-1.0.data/platlib/pkg/_ext.pyd": "ext"}, "", []),
+    "normal_purelib_platlib": (
+        {"pkg/__init__.py": INIT, "pkg/_ext.pyd": "ext",
+         "demo-1.0.data/purelib/pkg2/__init__.py": INIT, "demo-1.0.data/purelib/pkg2/_ext.pyd": "ext",
+         "demo-1.0.data/platlib/pkg3/__init__.py": INIT, "demo-1.0.data/platlib/pkg3/_ext.pyd": "ext"},
+        "", [],
+    ),
+    # test_top_level_purelib / test_top_level_platlib / test_top_package_levels.
+    "top_level_purelib": ({"demo-1.0.data/purelib/_top.pyd": "ext"}, "", []),
+    "top_level_platlib": ({"demo-1.0.data/platlib/_top.pyd": "ext"}, "", []),
+    "top_package_levels": ({"_top.pyd": "ext", "pkg2/__init__.py": INIT, "pkg2/_ext.pyd": "ext"}, "", []),
 }  # fmt: skip
 
 
@@ -433,9 +446,7 @@ def layout_of(wheel: Path, marker: str) -> tuple[set[tuple[str, str]], set[str],
 
 
 @pytest.mark.parametrize("layout", list(LAYOUTS))
-def test_namespace_packages_get_dlls_where_they_load(
-    chain: dict[str, Path], tmp_path: Path, layout: str
-) -> None:
+def test_layouts_get_dlls_where_they_load(chain: dict[str, Path], tmp_path: Path, layout: str) -> None:
     spec, namespace_pkg, extra = LAYOUTS[layout]
     files = {m: chain["ext"] if v == "ext" else v for m, v in spec.items()}
     assert all(isinstance(v, (bytes, Path)) for v in files.values())
@@ -444,18 +455,62 @@ def test_namespace_packages_get_dlls_where_they_load(
     add = ["--add-path", os.pathsep.join(map(str, dirs))]
     _mine, mine_out, _other, their_out = repaired_by_both(
         tmp_path, wheel, [*add, *extra],
-        [*add, "--namespace-pkg", namespace_pkg.replace(";", os.pathsep), "--no-mangle-all"],
+        [*add, *(["--namespace-pkg", namespace_pkg.replace(";", os.pathsep)] if namespace_pkg else []), "--no-mangle-all"],
     )  # fmt: skip
     ours = layout_of(mine_out, "wheelrepair loader patch")
     theirs = layout_of(their_out, "_delvewheel_patch_")
     assert ours == theirs
-    # Every extension has libA.dll and libB.dll beside it or in a directory its package's patch adds.
-    assert {d for d, _ in ours[0]} >= {
-        installed_dir(m) for m, v in spec.items() if v == "ext" and "reg/" not in m
+    # Extensions without a regular package of their own have libA.dll and libB.dll beside them.
+    inits = {installed_dir(m): v for m, v in spec.items() if m.endswith("/__init__.py")}
+    declared = set(namespace_pkg.replace(".", "/").split(";")) if extra else set()
+    bare = {
+        installed_dir(m)
+        for m, v in spec.items()
+        if v == "ext"
+        and (inits.get(installed_dir(m)) in (None, PKGUTIL, PKG_RESOURCES) or installed_dir(m) in declared)
     }
+    assert {d for d, _ in ours[0]} >= bare
     # The namespace declarations are byte for byte what the wheel had.
     with zipfile.ZipFile(wheel) as before, zipfile.ZipFile(mine_out) as after:
         for member, value in spec.items():
             if member.endswith("__init__.py") and value in (PKGUTIL, PKG_RESOURCES, b""):
                 assert after.read(member) == before.read(member), member
     assert wheelrepair("check", str(mine_out)).returncode == 0
+
+
+# -- DLLs of another machine on the search path ----------------------------------------------------
+
+
+@pytest.mark.parametrize("case", ["wrong_bitness", "skip_wrong_bitness", "cross_bitness"])
+def test_dlls_of_another_machine(
+    chain: dict[str, Path], zig_chains: dict[str, dict[str, Path]], tmp_path: Path, case: str
+) -> None:
+    """delvewheel's test_wrong_bitness / test_skip_wrong_bitness / test_cross_bitness: an x86 libA.dll
+    on the path does not satisfy an x64 extension (the search goes on), and does satisfy a win32 one."""
+    x86 = zig_chains["x86"]
+    x86_dirs = [x86["libA"].parent, x86["libB"].parent]
+    x64_dirs = [chain["libA"].parent, chain["libB"].parent]
+    if case == "cross_bitness":
+        ext, tag, dirs = x86["ext"], "cp312-cp312-win32", x86_dirs
+    else:
+        ext, tag = chain["ext"], "cp312-cp312-win_amd64"
+        dirs = x86_dirs if case == "wrong_bitness" else [*x86_dirs, *x64_dirs]
+    wheel = make_wheel(tmp_path / "dist", {"pkg/__init__.py": INIT, "pkg/_ext.pyd": ext}, tag=tag)
+    add = ["--add-path", os.pathsep.join(map(str, dirs))]
+    mine = wheelrepair("repair", str(wheel), "-w", str(tmp_path / "ours"), *add)
+    other = delvewheel("repair", str(wheel), "-w", str(tmp_path / "delvewheel"), *add)
+    assert (mine.returncode == 0) is (other.returncode == 0) is (case != "wrong_bitness"), (
+        mine.stderr,
+        other.stderr,
+    )
+    if case == "wrong_bitness":
+        assert "libA.dll" in mine.stderr and len(mine.stderr.strip().splitlines()) == 1
+        return
+    [mine_out] = (tmp_path / "ours").glob("*.whl")
+    [their_out] = (tmp_path / "delvewheel").glob("*.whl")
+    machine = 0x14C if case == "cross_bitness" else 0x8664
+    for out in (mine_out, their_out):
+        with zipfile.ZipFile(out) as zf:
+            libs = [n for n in zf.namelist() if n.startswith("demo.libs/") and n.endswith(".dll")]
+            assert {unmangled(n) for n in libs} == {"liba.dll", "libb.dll"}
+            assert {pefile.PE(data=zf.read(n), fast_load=True).FILE_HEADER.Machine for n in libs} == {machine}
