@@ -20,7 +20,7 @@ from pathlib import Path
 from ..errors import InvalidBinary, MissingDependency, NotRepairable, PolicyViolation, UsageError
 from ..formats import backend_named
 from ..formats.base import Backend, Resolver, SearchContext
-from ..model import Action, Binary, Dependency, DependencyGraph, RepairPlan, Verdict
+from ..model import INCLUDED, Action, Binary, Dependency, DependencyGraph, RepairPlan, Verdict
 from ..options import RepairOptions
 from ..policy import platform_for_format
 from ..policy.base import Platform
@@ -162,6 +162,8 @@ def _unresolved(graph: DependencyGraph) -> list[Dependency]:
 
 def _problem(wheel: str, dep: Dependency) -> str:
     where = ", ".join(dep.searched) if dep.searched else "nowhere the loader looks"
+    if dep.needed_by == INCLUDED:
+        return f"{wheel}: --include {dep.name} not found in {where}; pass --lib-path DIR"
     return (
         f"{wheel}: {dep.name} (needed by {dep.needed_by}) not found in {where}; "
         f"pass --lib-path DIR or --exclude {os.path.basename(dep.name)}"
