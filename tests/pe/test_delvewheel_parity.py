@@ -317,6 +317,9 @@ def plugins(tmp_path_factory: pytest.TempPathFactory, chain: dict[str, Path]) ->
     }
 
 
+WINE_DLLS = Path("/usr/lib/x86_64-linux-gnu/wine/x86_64-windows")
+
+
 def mangling(wheel: Path) -> set[tuple[str, bool]]:
     """Each vendored DLL (lowercased, unmangled) and whether its name was mangled."""
     with zipfile.ZipFile(wheel) as zf:
@@ -337,6 +340,10 @@ COMMAND_LINES: dict[str, tuple[list[str], list[str] | None, set[tuple[str, bool]
     "include_3": (["--include", "libC.dll", "--include", "libD.dll"], None,
                   {("libc.dll", False), ("libd.dll", False), ("liba.dll", True), ("libb.dll", True)}),
     "add_dll": (["--add-dll", "libD.dll"], None, {("libd.dll", False), ("liba.dll", True), ("libb.dll", True)}),
+    # test_include_1 as delvewheel's suite has it: a system DLL (wine's real kernel32.dll here) is
+    # vendored when asked for, and not mangled, as nothing that imports it is rewritten.
+    "include_system": (["--include", "kernEl32.dll", "--add-path", "WINE_DLLS"], None,
+                       {("kernel32.dll", False), ("liba.dll", True), ("libb.dll", True)}),
     "no_dll": (["--no-dll", "libB.dll"], None, {("liba.dll", True)}),
     "exclude_irrelevant_2": (["--exclude", "nonexistent.dll;nonexistent2.dll"], None,
                              {("liba.dll", True), ("libb.dll", True)}),
@@ -352,6 +359,10 @@ def test_delvewheel_command_lines_vendor_the_same(
     chain: dict[str, Path], plugins: dict[str, Path], tmp_path: Path, case: str
 ) -> None:
     theirs, ours, expected = COMMAND_LINES[case]
+    if "WINE_DLLS" in theirs:
+        if not WINE_DLLS.is_dir():
+            pytest.skip("wine's Windows DLLs are not installed")
+        theirs = [str(WINE_DLLS) if a == "WINE_DLLS" else a for a in theirs]
     files = {"pkg/__init__.py": INIT, "pkg/_ext.pyd": chain["ext"]}
     wheel = make_wheel(tmp_path / "dist", files, tag="cp312-cp312-win_amd64")
     # Two --add-path values, the first an os.pathsep-separated list (delvewheel's test_add_path_2).
