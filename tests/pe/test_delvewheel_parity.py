@@ -218,6 +218,7 @@ def test_msvc_runtime_age_warning_follows_delvewheel(
         ("libpypy3.10-c.dll", "pp310-pypy310_pp73-win_amd64"),
         ("libpypy3-c.dll", "pp39-pypy39_pp73-win_amd64"),
         ("python312.dll", "cp312-cp312-win_amd64"),
+        ("python313t.dll", "cp313-cp313t-win_amd64"),  # test_free_threaded
     ],
 )
 def test_interpreter_dlls_are_provided(chain: dict[str, Path], tmp_path: Path, dll: str, tag: str) -> None:
@@ -525,3 +526,16 @@ def test_dlls_of_another_machine(
             libs = [n for n in zf.namelist() if n.startswith("demo.libs/") and n.endswith(".dll")]
             assert {unmangled(n) for n in libs} == {"liba.dll", "libb.dll"}
             assert {pefile.PE(data=zf.read(n), fast_load=True).FILE_HEADER.Machine for n in libs} == {machine}
+
+
+def test_record_row_of_a_file_name_with_a_comma(chain: dict[str, Path], tmp_path: Path) -> None:
+    """delvewheel's test_filename_special_character: RECORD quotes a path that holds ','."""
+    files = {"pkg/__init__.py": INIT, "pkg/_ext.pyd": chain["ext"], "demo-1.0.data/data/a,b.txt": b"x\n"}
+    wheel = make_wheel(tmp_path / "dist", files, tag="cp312-cp312-win_amd64")
+    add = ["--add-path", os.pathsep.join(map(str, [chain["libA"].parent, chain["libB"].parent]))]
+    _mine, mine_out, _other, their_out = repaired_by_both(tmp_path, wheel, add, add)
+    for out in (mine_out, their_out):
+        with zipfile.ZipFile(out) as zf:
+            record = zf.read("demo-1.0.dist-info/RECORD").decode().splitlines()
+        assert any(line.startswith('"demo-1.0.data/data/a,b.txt",') for line in record), out
+    assert wheelrepair("check", str(mine_out)).returncode == 0
