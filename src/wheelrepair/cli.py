@@ -6,6 +6,8 @@ Exit codes: 0 ok, 1 the wheel cannot be made compliant / is not self-contained, 
 from __future__ import annotations
 
 import logging
+import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -21,6 +23,64 @@ from .errors import InvalidBinary, UsageError, WheelRepairError
 from .options import RepairOptions
 
 _CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+def _verbose_after_command(ctx: click.Context, param: click.Parameter, value: int) -> None:
+    """``-v`` given after the subcommand (cibuildwheel's delocate and delvewheel strings put it
+    there) adds to any given before it."""
+    if value:
+        _setup_logging(value + int(ctx.find_root().params.get("verbose") or 0))
+
+
+def _verbose_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "-v",
+        "--verbose",
+        count=True,
+        expose_value=False,
+        callback=_verbose_after_command,
+        help="More detail on stderr (repeat for debug output).",
+    )(func)
+
+
+def _split_names(values: Sequence[str]) -> tuple[str, ...]:
+    """delvewheel's DLL lists (--include, --no-dll, --exclude, --no-mangle): each value may hold
+    several names or globs, split at ';' or os.pathsep, which no library name holds."""
+    return tuple(n.strip() for v in values for n in re.split(rf"[;{re.escape(os.pathsep)}]", v) if n.strip())
+
+
+def _split_paths(values: Sequence[str]) -> tuple[str, ...]:
+    """delvewheel's --add-path: each value is an os.pathsep-separated list of directories."""
+    return tuple(p.strip() for v in values for p in v.split(os.pathsep) if p.strip())
+
+
+def _delvewheel_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """delvewheel's spellings, so its users' commands keep working: --add-path (= --lib-path),
+    --no-dll (= --exclude) and --include/--add-dll."""
+    func = click.option(
+        "--include",
+        "--add-dll",
+        "include",
+        multiple=True,
+        metavar="NAME",
+        help="Vendor this library although no binary links it (one the package dlopens/LoadLibrary's; "
+        "';'-separated lists accepted, repeatable).",
+    )(func)
+    func = click.option(
+        "--no-dll",
+        "no_dll",
+        multiple=True,
+        metavar="NAMES",
+        help="delvewheel's --no-dll: like --exclude, ';'-separated lists accepted.",
+    )(func)
+    func = click.option(
+        "--add-path",
+        "add_path",
+        multiple=True,
+        metavar="PATHS",
+        help=f"delvewheel's --add-path: like --lib-path, {os.pathsep!r}-separated lists accepted.",
+    )(func)
+    return func
 
 
 def _setup_logging(verbose: int) -> None:
@@ -143,14 +203,19 @@ def _options(**cli: Any) -> RepairOptions:
 @main.command(context_settings=_CONTEXT)
 @_wheels_argument
 @_resolution_options
+@_delvewheel_options
 @click.option("--plat", metavar="TAG", help="Also explain whether this platform tag can be reached.")
 @_isa_option
 @_provider_options
 @_json_option
+@_verbose_option
 def show(
     wheels: tuple[Path, ...],
     lib_path: tuple[str, ...],
     exclude: tuple[str, ...],
+    add_path: tuple[str, ...],
+    no_dll: tuple[str, ...],
+    include: tuple[str, ...],
     plat: str | None,
     disable_isa_ext_check: bool | None,
     as_json: bool,
@@ -161,8 +226,9 @@ def show(
     from . import inspect_wheel
 
     options = _options(
-        lib_path=lib_path,
-        exclude=exclude,
+        lib_path=lib_path + _split_paths(add_path),
+        exclude=_split_names(exclude + no_dll),
+        include=_split_names(include),
         plat=plat,
         disable_isa_ext_check=disable_isa_ext_check,
         provider=provider,
@@ -181,12 +247,17 @@ def show(
     metavar="GLOB",
     help="Libraries allowed to stay external (repeatable).",
 )
+@click.option(
+    "--no-dll", "no_dll", multiple=True, metavar="NAMES", help="delvewheel's spelling of --exclude."
+)
 @_isa_option
 @_provider_options
 @_json_option
+@_verbose_option
 def check(
     wheels: tuple[Path, ...],
     exclude: tuple[str, ...],
+    no_dll: tuple[str, ...],
     disable_isa_ext_check: bool | None,
     as_json: bool,
     provider: tuple[str, ...] = (),
@@ -197,7 +268,7 @@ def check(
     from . import check_wheel
 
     options = _options(
-        exclude=exclude,
+        exclude=_split_names(exclude + no_dll),
         disable_isa_ext_check=disable_isa_ext_check,
         provider=provider,
         provider_path=provider_path,
@@ -217,6 +288,7 @@ def check(
     help="Directory for the repaired wheels.",
 )
 @_resolution_options
+@_delvewheel_options
 @click.option("--plat", metavar="TAG", help="Target platform tag (default: the best the wheel can reach).")
 @click.option("--only-plat", is_flag=True, help="Write only the target tag, no aliases or other tags.")
 @click.option("--lib-sdir", metavar="NAME", help="Directory for vendored libraries (default: <dist>.libs).")
@@ -226,6 +298,14 @@ def check(
     multiple=True,
     metavar="GLOB",
     help="Vendor libraries matching GLOB under their original names (repeatable).",
+)
+@click.option(
+    "--namespace-pkg",
+    "namespace_pkg",
+    multiple=True,
+    metavar="PKGS",
+    help="Treat these packages (dotted, ';'-separated) as namespace packages, as delvewheel's option: "
+    "their __init__.py is not patched. pkgutil/pkg_resources-style ones are recognised without it.",
 )
 @click.option("--strip", is_flag=True, help="Strip symbol tables and debug sections (ELF).")
 @click.option("-j", "--jobs", type=int, default=None, help="Repair this many wheels at once.")
@@ -258,15 +338,20 @@ def check(
     help="Drop identical copies of a library that no binary loads under that name (warns for each).",
 )
 @_json_option
+@_verbose_option
 def repair(
     wheels: tuple[Path, ...],
     wheel_dir: Path,
     lib_path: tuple[str, ...],
     exclude: tuple[str, ...],
+    add_path: tuple[str, ...],
+    no_dll: tuple[str, ...],
+    include: tuple[str, ...],
     plat: str | None,
     only_plat: bool,
     lib_sdir: str | None,
     no_mangle: tuple[str, ...],
+    namespace_pkg: tuple[str, ...],
     strip: bool,
     jobs: int | None,
     require_archs: str | None,
@@ -283,12 +368,14 @@ def repair(
         provider=provider,
         provider_path=provider_path,
         add_requires=add_requires,
-        lib_path=lib_path,
-        exclude=exclude,
+        lib_path=lib_path + _split_paths(add_path),
+        exclude=_split_names(exclude + no_dll),
+        include=_split_names(include),
         plat=plat,
         only_plat=only_plat,
         lib_sdir=lib_sdir,
-        no_mangle=no_mangle,
+        no_mangle=_split_names(no_mangle),
+        namespace_pkg=_split_names(namespace_pkg),
         strip=strip,
         jobs=jobs,
         require_archs=require_archs,
@@ -358,6 +445,7 @@ def merge(first: Path, second: Path, wheel_dir: Path, require_archs: str | None,
 @main.command(context_settings=_CONTEXT)
 @click.argument("binary", type=click.Path(dir_okay=False, path_type=Path))
 @_json_option
+@_verbose_option
 def needed(binary: Path, as_json: bool) -> None:
     """Print the direct dependencies of one binary file (ELF, Mach-O or PE)."""
     from .formats import backend_for
@@ -400,6 +488,7 @@ def needed(binary: Path, as_json: bool) -> None:
     help="Only this platform family.",
 )
 @_json_option
+@_verbose_option
 def policies(platform_name: str | None, as_json: bool) -> None:
     """List the platform policies (tags) wheelrepair knows."""
     from .policy import platform_named

@@ -19,7 +19,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-_LISTS = {"exclude", "lib_path", "no_mangle"}
+_LISTS = {"exclude", "lib_path", "no_mangle", "include", "namespace_pkg"}
 _BOOLS = {"strip", "only_plat", "disable_isa_ext_check", "dedupe"}
 _INTS = {"jobs", "zip_compression_level"}
 _KNOWN = {f.name for f in fields(RepairOptions)} - {"config_file"}

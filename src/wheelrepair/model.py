@@ -110,6 +110,11 @@ class Node:
     location: PurePosixPath
 
 
+#: ``Dependency.needed_by`` of a library the user asked for with ``--include``: no binary links it
+#: (the package loads it at run time with dlopen / LoadLibrary), so no node requires it.
+INCLUDED = "--include"
+
+
 @dataclass(frozen=True)
 class Dependency:
     """One edge: ``needed_by`` (a node key) needs ``name``; the walk decided ``action``."""
@@ -246,6 +251,9 @@ class RepairPlan:
     files: Mapping[str, bytes] = field(default_factory=dict)
     excluded: tuple[Dependency, ...] = ()
     warnings: tuple[str, ...] = ()
+    #: Directories (wheel-relative, as installed) that get a copy of every vendored library besides
+    #: ``libs_dir``: Windows extensions in namespace packages find DLLs only beside them.
+    copy_dirs: tuple[str, ...] = ()
 
     @property
     def changes_nothing(self) -> bool:

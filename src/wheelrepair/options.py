@@ -14,6 +14,11 @@ class RepairOptions:
     lib_sdir: str | None = None  # default: "<distribution>.libs"
     no_mangle: tuple[str, ...] = ()
     strip: bool = False
+    #: Libraries to vendor although no binary links them (delvewheel's --include / --add-dll).
+    include: tuple[str, ...] = ()
+    #: Packages (dotted names) whose __init__.py only declares a namespace (delvewheel's
+    #: --namespace-pkg); pkgutil- and pkg_resources-style declarations are recognised without it.
+    namespace_pkg: tuple[str, ...] = ()
     jobs: int = 1
     #: macOS: MACOSX_DEPLOYMENT_TARGET, the oldest release the repaired wheel must support.
     deployment_target: str | None = None

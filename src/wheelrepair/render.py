@@ -89,6 +89,8 @@ def show(report: Mapping[str, Any]) -> None:
             f"[bold]{binary['path']}[/]  [dim]{binary['arch']}, {size_text(binary['size'])}{macos}[/]"
         )
         grow(branch, binary["path"], frozenset({binary["path"]}))
+    if "--include" in children:  # libraries asked for with --include, linked by no binary
+        grow(tree.add("[bold]--include[/]"), "--include", frozenset())
     if not report.get("binaries"):
         tree.add("[dim]no binaries for its platform[/]")
     stdout.print(tree)

@@ -21,7 +21,9 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
 def real_so(tmp_path_factory: pytest.TempPathFactory) -> bytes:
     root = tmp_path_factory.mktemp("so")
     (root / "x.c").write_text("int x(void) { return 1; }\n")
-    subprocess.run(["gcc", "-shared", "-fPIC", "-O2", "-o", str(root / "x.so"), str(root / "x.c")], check=True)
+    subprocess.run(
+        ["gcc", "-shared", "-fPIC", "-O2", "-o", str(root / "x.so"), str(root / "x.c")], check=True
+    )
     return (root / "x.so").read_bytes()
 
 
@@ -79,8 +81,17 @@ def _hostile(kind: str, tmp: Path, real_so: bytes) -> Path:
     return tmp / name
 
 
-KINDS = ["not-a-zip", "truncated-zip", "zip-slip", "absolute-path", "symlink", "no-dist-info", "duplicate",
-         "truncated-elf", "record-mismatch"]
+KINDS = [
+    "not-a-zip",
+    "truncated-zip",
+    "zip-slip",
+    "absolute-path",
+    "symlink",
+    "no-dist-info",
+    "duplicate",
+    "truncated-elf",
+    "record-mismatch",
+]
 
 
 @pytest.mark.parametrize("command", ["show", "check", "repair"])

@@ -20,8 +20,9 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> ChainProject:
 
 def run(cwd: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     full_env = {**os.environ, **(env or {})}
-    return subprocess.run([sys.executable, "-m", "wheelrepair", *args], capture_output=True, text=True, cwd=cwd,
-                          env=full_env)
+    return subprocess.run(
+        [sys.executable, "-m", "wheelrepair", *args], capture_output=True, text=True, cwd=cwd, env=full_env
+    )
 
 
 def vendored(report: dict) -> list[str]:
@@ -39,13 +40,17 @@ def test_pyproject_supplies_exclude_and_show_names_the_file(project: ChainProjec
     assert vendored(report) == ["libA"]
 
 
-def test_environment_overrides_pyproject_and_cli_overrides_both(project: ChainProject, tmp_path: Path) -> None:
+def test_environment_overrides_pyproject_and_cli_overrides_both(
+    project: ChainProject, tmp_path: Path
+) -> None:
     (tmp_path / "pyproject.toml").write_text('[tool.wheelrepair]\nexclude = ["libB.so.2"]\n')
     env = {"WHEELREPAIR_EXCLUDE": "libA.so.1"}
     report = json.loads(run(tmp_path, "repair", str(project.wheel), "-w", "o1", "--json", env=env).stdout)
     assert report["excluded"] == ["libA.so.1"]
     report = json.loads(
-        run(tmp_path, "repair", str(project.wheel), "-w", "o2", "--json", "--exclude", "nothing*", env=env).stdout
+        run(
+            tmp_path, "repair", str(project.wheel), "-w", "o2", "--json", "--exclude", "nothing*", env=env
+        ).stdout
     )
     assert vendored(report) == ["libA", "libB"]
 
@@ -80,8 +85,14 @@ def test_cibuildwheel_command_string(project: ChainProject, tmp_path: Path) -> N
     dest = tmp_path / "dest dir"
     formatted = command.format(dest_dir=shlex.quote(str(dest)), wheel=shlex.quote(str(project.wheel)))
     bindir = Path(sys.executable).parent
-    result = subprocess.run(formatted, shell=True, capture_output=True, text=True, cwd=tmp_path,
-                            env={**os.environ, "PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}"})
+    result = subprocess.run(
+        formatted,
+        shell=True,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}"},
+    )
     assert result.returncode == 0, result.stderr
     (out,) = dest.glob("*.whl")
     assert "manylinux" in out.name

@@ -4,6 +4,7 @@ a wheel repaired on this Linux host and calls through it into the vendored DLLs.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import zipfile
@@ -93,3 +94,69 @@ def test_namespace_package_extension_with_dlls_beside_it(
     code = f"import sys; sys.path.insert(0, {windows_path(tmp_path / 'site')!r}); import ns._ext as e; print('result', e.ext_value())"
     output = run_wine(wine_prefix, [str(cpython_under_wine), "-c", code])
     assert output.stdout.strip() == "result 420", output.stdout + output.stderr
+
+
+@pytest.mark.parametrize("prelude", ["", "import os; os.add_dll_directory = lambda path: None; "])
+def test_included_dll_that_the_extension_loads_by_name_is_found(
+    mingw_chain: dict[str, Path], cpython_under_wine: Path, wine_prefix: Path, tmp_path: Path, prelude: str
+) -> None:
+    """--include libC.dll: no import directory names it (the extension calls LoadLibraryA("libC.dll")
+    at run time); repair vendors it under its own name with libB.dll, which it imports, mangled."""
+    from tests.fixtures.pe_build import PY_EXT_LOADLIBRARY, build_dll
+
+    lib_c = build_dll(
+        tmp_path / "plugins" / "libC.dll",
+        "__declspec(dllimport) int b_value(void);\n__declspec(dllexport) int c_value(void) { return b_value() + 2; }\n",
+        links=[mingw_chain["libB"]],
+    )
+    ext = build_python_extension(tmp_path / "build" / "_ext.pyd", None, source=PY_EXT_LOADLIBRARY)
+    init = b'"""Demo."""\n'
+    wheel = make_wheel(
+        tmp_path / "dist", {"pkg/__init__.py": init, "pkg/_ext.pyd": ext}, tag="cp38-abi3-win_amd64"
+    )
+    unrepaired = run_python(cpython_under_wine, wine_prefix, wheel, tmp_path / "plain", prelude)
+    assert unrepaired.strip() == "result -126", unrepaired  # -ERROR_MOD_NOT_FOUND
+    result = subprocess.run(
+        [sys.executable, "-m", "wheelrepair", "repair", str(wheel), "-w", str(tmp_path / "out"), "--json",
+         "--include", "libC.dll", "--add-path", f"{lib_c.parent}{os.pathsep}{mingw_chain['libB'].parent}"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    dests = sorted(v["dest"] for v in json.loads(result.stdout)["vendored"])
+    assert dests[0].startswith("demo.libs/libB-") and dests[1] == "demo.libs/libC.dll"
+    [repaired] = (tmp_path / "out").glob("*.whl")
+    output = run_python(cpython_under_wine, wine_prefix, repaired, tmp_path / "site", prelude)
+    assert output.strip() == "result 420", output
+
+
+def test_namespace_packages_of_every_kind_import(
+    mingw_chain: dict[str, Path], cpython_under_wine: Path, wine_prefix: Path, tmp_path: Path
+) -> None:
+    """One wheel: an extension in a PEP 420 namespace package, one in a pkgutil-style namespace
+    package (whose __init__.py must stay as it is), and one in a regular package below it. Each
+    imports under CPython with its DLLs where Windows looks for it."""
+    ext = build_python_extension(tmp_path / "build" / "_ext.pyd", mingw_chain["libA"])
+    pkgutil_init = b"__path__ = __import__('pkgutil').extend_path(__path__, __name__)\n"
+    files = {"ns/_ext.pyd": ext, "pu/__init__.py": pkgutil_init, "pu/_ext.pyd": ext,
+             "pu/reg/__init__.py": b"", "pu/reg/_ext.pyd": ext}  # fmt: skip
+    wheel = make_wheel(tmp_path / "dist", files, tag="cp38-abi3-win_amd64")
+    result = subprocess.run(
+        [sys.executable, "-m", "wheelrepair", "repair", str(wheel), "-w", str(tmp_path / "out"), "--json",
+         "--lib-path", str(mingw_chain["libA"].parent), "--lib-path", str(mingw_chain["libB"].parent)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert (report["libs_dir"], report["copied_to"]) == ("demo.libs", ["ns", "pu"])
+    [repaired] = (tmp_path / "out").glob("*.whl")
+    with zipfile.ZipFile(repaired) as zf:
+        assert zf.read("pu/__init__.py") == pkgutil_init
+        assert "wheelrepair loader patch" in zf.read("pu/reg/__init__.py").decode()
+        zf.extractall(tmp_path / "site")
+    code = (
+        f"import sys; sys.path.insert(0, {windows_path(tmp_path / 'site')!r}); "
+        "import ns._ext, pu._ext, pu.reg._ext; "
+        "print('result', ns._ext.ext_value(), pu._ext.ext_value(), pu.reg._ext.ext_value())"
+    )
+    output = run_wine(wine_prefix, [str(cpython_under_wine), "-c", code])
+    assert output.stdout.strip() == "result 420 420 420", output.stdout + output.stderr

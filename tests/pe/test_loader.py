@@ -11,9 +11,16 @@ from pathlib import Path
 
 import pytest
 
-from wheelrepair.errors import NotRepairable
 from wheelrepair.formats.pe.backend import PEBackend
-from wheelrepair.formats.pe.loader import BEGIN, END, libs_dir_for, loader_block, package_for, patch_init
+from wheelrepair.formats.pe.loader import (
+    BEGIN,
+    END,
+    extra_libs_dirs,
+    libs_dir_for,
+    loader_block,
+    package_for,
+    patch_init,
+)
 
 SOURCE = b'''#!/usr/bin/env python
 # -*- coding: utf-8 -*-
@@ -140,8 +147,11 @@ def test_extensions_without_a_package_get_their_dlls_beside_them() -> None:
     assert libs_dir_for("demo.libs", ["pkg/_ext.pyd"], members) == "demo.libs"
     assert libs_dir_for("demo.libs", ["_root.pyd", "pkg/_ext.pyd"], members) == ""
     assert libs_dir_for("demo.libs", ["ns/_nsext.pyd"], members) == "ns"
-    with pytest.raises(NotRepairable, match="several directories"):
-        libs_dir_for("demo.libs", ["_root.pyd", "ns/_nsext.pyd"], members)
+    # Several such directories: one holds the DLLs, the others get copies.
+    assert libs_dir_for("demo.libs", ["_root.pyd", "ns/_nsext.pyd"], members) == ""
+    assert extra_libs_dirs("", ["_root.pyd", "ns/_nsext.pyd"], members) == ("ns",)
+    assert libs_dir_for("demo.libs", ["pkg/_ext.pyd", "ns/_nsext.pyd"], members) == "demo.libs"
+    assert extra_libs_dirs("demo.libs", ["pkg/_ext.pyd", "ns/_nsext.pyd"], members) == ("ns",)
     # With the DLLs at the root, the package's block adds the root directory.
     files = support({m: b"" for m in members}, ["_root.pyd", "pkg/_ext.pyd"], ["libA-2.dll"], libs="")
     assert list(files) == ["pkg/__init__.py"]
@@ -156,10 +166,7 @@ def test_a_later_repair_keeps_earlier_preloads() -> None:
     assert text.count(BEGIN) == 1 and text.index("libA-1.dll") < text.index("libC-3.dll")
 
 
-def test_an_extension_outside_any_package_needs_its_dlls_beside_it() -> None:
+def test_an_extension_outside_any_package_gets_no_patch() -> None:
     members = {"_root.pyd": b"", "ns/_nsext.pyd": b""}
-    with pytest.raises(NotRepairable, match=r"_root.pyd is not inside a regular package.*--lib-sdir \.\)"):
-        support(members, ["_root.pyd"], ["demo.libs/libA-2.dll"])
-    with pytest.raises(NotRepairable, match=r"ns/_nsext.pyd .*--lib-sdir ns\)"):
-        support(members, ["ns/_nsext.pyd"], ["demo.libs/libA-2.dll"])
     assert support(members, ["ns/_nsext.pyd"], ["ns/libA-2.dll"], libs="ns") == {}
+    assert support(members, ["_root.pyd", "ns/_nsext.pyd"], ["libA-2.dll"], libs="") == {}

@@ -88,11 +88,17 @@ def test_an_older_vendored_msvc_runtime_is_warned_about(zig_chains: dict[str, di
     )
     runtime = dataclasses.replace(read(zig_chains["x86_64"]["libB"]), linker_version=(14, 29))
     verdict = WindowsPlatform().verdict(
-        [("pkg/_ext.pyd", ext), ("/opt/old/MSVCP140.dll", runtime)], ["win_amd64"], vendored=["/opt/old/MSVCP140.dll"]
+        [("pkg/_ext.pyd", ext), ("/opt/old/MSVCP140.dll", runtime)],
+        ["win_amd64"],
+        vendored=["/opt/old/MSVCP140.dll"],
     )
     [warning] = verdict.warnings
     # A runtime already in the wheel was the packager's choice: not judged.
-    assert not WindowsPlatform().verdict([("pkg/_ext.pyd", ext), ("pkg/MSVCP140.dll", runtime)], ["win_amd64"]).warnings
+    assert (
+        not WindowsPlatform()
+        .verdict([("pkg/_ext.pyd", ext), ("pkg/MSVCP140.dll", runtime)], ["win_amd64"])
+        .warnings
+    )
     assert warning.startswith("/opt/old/MSVCP140.dll: ") and "14.29" in warning and "14.38" in warning
     newer = dataclasses.replace(runtime, linker_version=(14, 40))
     assert (

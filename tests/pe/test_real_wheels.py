@@ -173,9 +173,10 @@ def test_edited_msvc_built_dlls_still_load(tmp_path: Path, wine_prefix: Path, lo
     )
 
 
-def test_an_older_msvc_runtime_on_the_lib_path_is_warned_about(tmp_path: Path) -> None:
-    """shapely's GEOS needing msvcp140.dll, with numpy's older copy (Visual C++ 14.40 against
-    14.44 when written) the only one on --lib-path: repair vendors it and warns, naming both."""
+def test_msvc_runtime_age_warning_on_real_binaries_agrees_with_delvewheel(tmp_path: Path) -> None:
+    """shapely's GEOS needing msvcp140.dll, with numpy's older copy the only one on --lib-path
+    (Visual C++ 14.40 against 14.44 when written): one toolset family, so neither delvewheel nor
+    wheelrepair warns; a copy from an older family would be warned about, naming both versions."""
     shapely = zipfile.ZipFile(fetch_wheel("shapely", ["win_amd64"]))
     numpy = zipfile.ZipFile(fetch_wheel("numpy", ["win_amd64"]))
     libs = {Path(n).name.split("-")[0]: n for n in shapely.namelist() if n.startswith("shapely.libs/")}
@@ -200,5 +201,13 @@ def test_an_older_msvc_runtime_on_the_lib_path_is_warned_about(tmp_path: Path) -
     result = wheelrepair("repair", str(wheel), "-w", str(tmp_path / "out"), "--lib-path", str(lib_path))
     assert result.returncode == 0, result.stderr
     warnings = [line for line in result.stderr.splitlines() if "msvcp140.dll was built by Visual C++" in line]
+    older_family = (theirs[0], theirs[1] // 10) < (ours[0], ours[1] // 10)
     expected = (f"{theirs[0]}.{theirs[1]}", f"{ours[0]}.{ours[1]}", "pkg/_geos.pyd")
-    assert any(all(part in w for part in expected) for w in warnings), result.stderr
+    assert any(all(part in w for part in expected) for w in warnings) is older_family, result.stderr
+    if shutil.which("delvewheel"):
+        other = subprocess.run(
+            ["delvewheel", "repair", str(wheel), "-w", str(tmp_path / "delvewheel"), "--add-path", str(lib_path)],
+            capture_output=True, text=True, timeout=600,
+        )  # fmt: skip
+        assert other.returncode == 0, other.stderr
+        assert ("newer platform toolset" in other.stdout + other.stderr) is older_family

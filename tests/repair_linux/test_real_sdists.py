@@ -53,18 +53,23 @@ def test_sdist_built_wheel_repairs_and_runs_with_the_vendored_library(case: str,
     repaired = Path(report["output"])
     assert any(Path(v["dest"]).name.startswith(library + "-") for v in report["vendored"]), report["vendored"]
 
-    subprocess.run(["auditwheel", "repair", "-w", str(tmp_path / "theirs"), str(wheel)], check=True,
-                   capture_output=True)
+    subprocess.run(
+        ["auditwheel", "repair", "-w", str(tmp_path / "theirs"), str(wheel)], check=True, capture_output=True
+    )
     (theirs,) = (tmp_path / "theirs").glob("*.whl")
     with zipfile.ZipFile(theirs) as zf:
-        their_libs = sorted(Path(m).name.split("-")[0] for m in zf.namelist() if ".libs/" in m and not m.endswith("/"))
+        their_libs = sorted(
+            Path(m).name.split("-")[0] for m in zf.namelist() if ".libs/" in m and not m.endswith("/")
+        )
     assert sorted(Path(v["dest"]).name.split("-")[0] for v in report["vendored"]) == their_libs
     assert report["tag"] in theirs.name and report["tag"] in repaired.name
 
     python = fresh_venv(tmp_path / "venv")
     install(python, repaired)
     probe = smoke + MAPS + "\nimport json; print(json.dumps(maps))\n"
-    run = subprocess.run([str(python), "-c", probe], capture_output=True, text=True, env={"PATH": os.environ["PATH"]})
+    run = subprocess.run(
+        [str(python), "-c", probe], capture_output=True, text=True, env={"PATH": os.environ["PATH"]}
+    )
     assert run.returncode == 0, run.stderr
     loaded = [p for p in json.loads(run.stdout) if Path(p).name.startswith(library)]
     site = str(site_packages(python))

@@ -43,14 +43,18 @@ def repaired(project: ChainProject, tmp_path_factory: pytest.TempPathFactory) ->
     return Path(report["output"]), report
 
 
-def test_repaired_wheel_imports_with_the_build_libraries_gone(project: ChainProject, repaired, tmp_path: Path) -> None:
+def test_repaired_wheel_imports_with_the_build_libraries_gone(
+    project: ChainProject, repaired, tmp_path: Path
+) -> None:
     wheel, _ = repaired
     python = fresh_venv(tmp_path / "venv")
     install(python, wheel)
     hidden = project.libdir.with_name("lib-hidden")
     project.libdir.rename(hidden)
     try:
-        out = subprocess.run([str(python), "-c", PROBE], capture_output=True, text=True, env={"PATH": os.environ["PATH"]})
+        out = subprocess.run(
+            [str(python), "-c", PROBE], capture_output=True, text=True, env={"PATH": os.environ["PATH"]}
+        )
     finally:
         hidden.rename(project.libdir)
     assert out.returncode == 0, out.stderr
@@ -71,7 +75,9 @@ def test_vendored_names_are_mangled_and_tag_is_manylinux(repaired) -> None:
     with zipfile.ZipFile(wheel) as zf:
         members = zf.namelist()
         wheel_file = zf.read("chain-1.0.dist-info/WHEEL").decode()
-    assert sorted(m for m in members if m.startswith("chain.libs/")) == sorted(f"chain.libs/{n}" for n in names)
+    assert sorted(m for m in members if m.startswith("chain.libs/")) == sorted(
+        f"chain.libs/{n}" for n in names
+    )
     assert f"Tag: cp{sys.version_info[0]}{sys.version_info[1]}" in wheel_file
     assert report["tag"] in wheel_file
 
@@ -113,11 +119,17 @@ def test_same_vendored_set_and_tag_as_auditwheel(project: ChainProject, repaired
     if shutil.which("auditwheel") is None:
         pytest.fail("auditwheel (a test dependency) is not installed")
     _, report = repaired
-    subprocess.run(["auditwheel", "repair", "-w", str(tmp_path), str(project.wheel)], check=True,
-                   capture_output=True, text=True)
+    subprocess.run(
+        ["auditwheel", "repair", "-w", str(tmp_path), str(project.wheel)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     (theirs,) = tmp_path.glob("*.whl")
     with zipfile.ZipFile(theirs) as zf:
-        their_libs = sorted(Path(m).name.split("-")[0] for m in zf.namelist() if ".libs/" in m and not m.endswith("/"))
+        their_libs = sorted(
+            Path(m).name.split("-")[0] for m in zf.namelist() if ".libs/" in m and not m.endswith("/")
+        )
     ours = sorted(Path(v["dest"]).name.split("-")[0] for v in report["vendored"])
     assert ours == their_libs
     assert set(report["tags"]) <= set(theirs.name[:-4].split("-")[-1].split(".")) | {report["tag"]}
@@ -140,7 +152,9 @@ def test_missing_library_is_a_clear_error(project: ChainProject, tmp_path: Path)
 
 def test_exclude_keeps_a_library_external(project: ChainProject, tmp_path: Path) -> None:
     report = json.loads(
-        wheelrepair("repair", str(project.wheel), "-w", str(tmp_path), "--exclude", "libB.so.*", "--json").stdout
+        wheelrepair(
+            "repair", str(project.wheel), "-w", str(tmp_path), "--exclude", "libB.so.*", "--json"
+        ).stdout
     )
     assert [Path(v["dest"]).name.split("-")[0] for v in report["vendored"]] == ["libA"]
     assert report["excluded"] == ["libB.so.2"]

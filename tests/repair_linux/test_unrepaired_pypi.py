@@ -34,13 +34,26 @@ def test_unrepaired_pypi_wheel_repairs_installs_and_runs(project: str, tmp_path:
     original = fetch_wheel(project, PLATFORMS)
     wheel, libdir = unrepair(original, tmp_path / "work")
     result = subprocess.run(
-        [sys.executable, "-m", "wheelrepair", "repair", "--lib-path", str(libdir), "-w", str(tmp_path / "out"),
-         "--json", str(wheel)],
-        capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "wheelrepair",
+            "repair",
+            "--lib-path",
+            str(libdir),
+            "-w",
+            str(tmp_path / "out"),
+            "--json",
+            str(wheel),
+        ],
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
-    assert sorted(Path(v["source"]).name for v in report["vendored"]) == sorted(p.name for p in libdir.iterdir())
+    assert sorted(Path(v["source"]).name for v in report["vendored"]) == sorted(
+        p.name for p in libdir.iterdir()
+    )
     # The original wheel's tag is what the same binaries and libraries can honestly claim.
     assert report["tag"] in original.name
 
@@ -48,8 +61,12 @@ def test_unrepaired_pypi_wheel_repairs_installs_and_runs(project: str, tmp_path:
     install(python, Path(report["output"]))
     hidden = libdir.rename(libdir.with_name("lib-hidden"))
     try:
-        run = subprocess.run([str(python), "-c", SMOKE[project] + MAPS], capture_output=True, text=True,
-                             env={"PATH": os.environ["PATH"]})
+        run = subprocess.run(
+            [str(python), "-c", SMOKE[project] + MAPS],
+            capture_output=True,
+            text=True,
+            env={"PATH": os.environ["PATH"]},
+        )
     finally:
         hidden.rename(libdir)
     assert run.returncode == 0, run.stderr

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 from ..formats.base import Loaded, Location, Resolver
-from ..model import Action, Dependency, DependencyGraph, Node
+from ..model import INCLUDED, Action, Dependency, DependencyGraph, Node
 from ..policy.base import Platform
 from ..policy.drivers import driver_reason
 from .exclude import GlobSet
@@ -52,11 +52,14 @@ def build_graph(
     exclude: GlobSet,
     wheel_resolver: Resolver | None = None,
     providers: ProviderIndex | None = None,
+    include: Sequence[str] = (),
 ) -> DependencyGraph:
     """Walk from every binary in the wheel. ``wheel_resolver`` sees only the wheel; it answers for
     names the platform provides, whose host copies never matter (and are slow to look up).
     ``providers`` are the libraries other wheels ship (``--provider``); what they provide is not
-    followed further (their own dependencies are their wheels' business)."""
+    followed further (their own dependencies are their wheels' business). ``include`` names
+    libraries to vendor although nothing links them: each is looked up as the wheel's first binary
+    would look it up, and walked like any other vendored library."""
     wheel_resolver = wheel_resolver or resolver
     providers = providers or ProviderIndex.empty()
     nodes: dict[str, Node] = {}
@@ -69,6 +72,17 @@ def build_graph(
     visited: set[tuple[str, tuple[tuple[str, tuple[str, ...]], ...]]] = set()
     for item in scanned:
         queue.append((item.member, (Loaded(item.location, item.binary),)))
+    if scanned:
+        for name in dict.fromkeys(include):
+            dep, location = _include(name, scanned[0], resolver)
+            best[(INCLUDED, name)] = dep
+            order.append((INCLUDED, name))
+            if location is not None and location.key not in nodes:
+                nodes[location.key] = Node(
+                    location.key, location.in_wheel, location.binary, _host_size(location.key), location.path
+                )
+            if location is not None and dep.action is Action.VENDOR:
+                queue.append((location.key, (Loaded(location.path, location.binary),)))
     while queue:
         key, chain = queue.popleft()
         signature = (key, _context(chain[:-1]))
@@ -176,6 +190,18 @@ def _provided(
         # The loader's rules reach the provider's copy, but it cannot serve this binary.
         return replace(dep, action=Action.MISSING, path=None, note=note, reachable=True), None
     return (replace(dep, note=note) if note else dep), location
+
+
+def _include(name: str, first: ScannedBinary, resolver: Resolver) -> tuple[Dependency, Location | None]:
+    """Find an ``--include`` library where the loader would find it for the wheel's first binary
+    (inside the wheel: nothing to do) or on the host (--lib-path and the system: vendor it). The
+    platform's own libraries are vendored too when asked for, as delvewheel does."""
+    resolution = resolver.resolve(name, (Loaded(first.location, first.binary),))
+    location = resolution.location
+    if location is None:
+        return Dependency(name, INCLUDED, Action.MISSING, None, False, resolution.searched), None
+    action = Action.IN_WHEEL if location.in_wheel else Action.VENDOR
+    return Dependency(name, INCLUDED, action, location.key), location
 
 
 def _libraries_by_name(scanned: Sequence[ScannedBinary]) -> dict[str, Location]:

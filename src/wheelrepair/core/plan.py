@@ -9,7 +9,16 @@ from dataclasses import dataclass
 
 from ..errors import NotRepairable
 from ..formats.base import WHEEL_ROOT, Backend, Loaded, Resolver, in_wheel
-from ..model import Action, BinaryEdit, DependencyGraph, Node, RepairPlan, VendoredLibrary, Verdict
+from ..model import (
+    INCLUDED,
+    Action,
+    BinaryEdit,
+    DependencyGraph,
+    Node,
+    RepairPlan,
+    VendoredLibrary,
+    Verdict,
+)
 from .exclude import GlobSet
 from .naming import file_sha256, name_digest
 from .stack import stack_edits
@@ -45,12 +54,13 @@ def plan_repair(
             if edge.name not in names_for[edge.path]:
                 names_for[edge.path].append(edge.name)
 
-    filenames = _vendored_filenames(inputs, backend, vendored_sources, names_for, hash_file)
+    loaded_by_name = _loaded_by_name_only(graph)
+    filenames = _vendored_filenames(inputs, backend, vendored_sources, names_for, hash_file, loaded_by_name)
     vendored = tuple(
         VendoredLibrary(
             source=src,
             dest=posixpath.join(inputs.libs_dir, filenames[src]),
-            name=_own_name(graph, src, names_for),
+            name=names_for[src][0] if src in loaded_by_name else _own_name(graph, src, names_for),
             new_name=filenames[src],
         )
         for src in vendored_sources
@@ -84,6 +94,10 @@ def plan_repair(
                 _append(add, _relative(target_dir, member_dir))
             elif edge.action is Action.PROVIDED and not edge.reachable and edge.path is not None:
                 _point_at_provider(edge.name, graph.nodes[edge.path], member_dir, backend, replace, add)
+        if loaded_by_name and node.in_wheel and key in graph.roots:
+            # The package loads an --include library by its name at run time (dlopen searches the
+            # caller's DT_RUNPATH / LC_RPATH): every binary of the wheel gets the libs directory.
+            _append(add, _relative(inputs.libs_dir, member_dir))
         is_vendored = not node.in_wheel
         if not replace and not remove and not add and not is_vendored and not inputs.strip:
             continue
@@ -104,7 +118,12 @@ def plan_repair(
         )
 
     users = sorted(
-        {e.needed_by for e in graph.edges if e.action is Action.VENDOR and graph.nodes[e.needed_by].in_wheel}
+        {
+            e.needed_by
+            for e in graph.edges
+            if e.action is Action.VENDOR and e.needed_by in graph.nodes and graph.nodes[e.needed_by].in_wheel
+        }
+        | (set(graph.roots) if loaded_by_name else set())
     )
     provided = _provided_files(graph)
     if provided:
@@ -176,6 +195,20 @@ def _provided_users(graph: DependencyGraph) -> set[str]:
     }
 
 
+def _loaded_by_name_only(graph: DependencyGraph) -> frozenset[str]:
+    """Vendored libraries only ``--include`` asks for: no binary links them, so the package loads
+    them by their own name, which they keep (as delvewheel keeps it)."""
+    linked = {e.path for e in graph.edges if e.action is Action.VENDOR and e.needed_by != INCLUDED}
+    return frozenset(
+        e.path
+        for e in graph.edges
+        if e.action is Action.VENDOR
+        and e.needed_by == INCLUDED
+        and e.path is not None
+        and e.path not in linked
+    )
+
+
 def _own_name(graph: DependencyGraph, source: str, names_for: Mapping[str, list[str]]) -> str:
     soname = graph.nodes[source].binary.soname
     return soname or names_for[source][0]
@@ -187,10 +220,14 @@ def _vendored_filenames(
     sources: Sequence[str],
     names_for: Mapping[str, list[str]],
     hash_file: Callable[[str], str],
+    keep_name: frozenset[str] = frozenset(),
 ) -> dict[str, str]:
     """Mangled names, dependencies first, so each name can cover its dependencies' names."""
     filenames: dict[str, str] = {}
     for src in _dependencies_first(inputs.graph, sources):
+        if src in keep_name:
+            filenames[src] = inputs.graph.nodes[src].location.name
+            continue
         name = _own_name(inputs.graph, src, names_for)
         if inputs.no_mangle.matches(name, src) or any(
             inputs.no_mangle.matches(n, src) for n in names_for[src]

@@ -25,12 +25,13 @@ from .. import __version__
 from ..errors import InvalidBinary, MissingDependency, NotRepairable, PolicyViolation, UsageError
 from ..formats import backend_named
 from ..formats.base import Backend, ByteSource, Resolver, SearchContext
-from ..model import Action, Binary, Dependency, DependencyGraph, RepairPlan, Verdict
+from ..model import INCLUDED, Action, Binary, Dependency, DependencyGraph, RepairPlan, Verdict
 from ..options import RepairOptions
 from ..policy import platform_for_format
 from ..policy.base import Context, Platform
 from ..wheel.archive import WheelArchive
 from ..wheel.metadata import WheelMetadata, installed_path, retag
+from ..wheel.packages import namespace_inits
 from ..wheel.requires import add_requirement
 from ..wheel.writer import write_wheel
 from .exclude import GlobSet
@@ -143,7 +144,13 @@ def analyze_scanned(
     providers = provider_index(options, fmt, scanned)
     resolver = backend.resolver(_context(scanned, backend, options, allow_host, providers))
     wheel_only = backend.resolver(_context(scanned, backend, options, False, providers))
-    graph = build_graph(scanned, resolver, platform, GlobSet.of(options.exclude), wheel_only, providers)
+    excluded = GlobSet.of(options.exclude)
+    for name in options.include:
+        if excluded.matches(name):
+            raise UsageError(f"--include {name} is also excluded by --exclude; pass only one of them")
+    graph = build_graph(
+        scanned, resolver, platform, excluded, wheel_only, providers, include=options.include
+    )
     verdict = judge(graph, platform, metadata, options.plat, options)
     findings = stack_findings(graph)
     if findings:
@@ -243,6 +250,8 @@ def _unresolved(graph: DependencyGraph) -> list[Dependency]:
 
 def _problem(wheel: str, dep: Dependency) -> str:
     where = ", ".join(dep.searched) if dep.searched else "nowhere the loader looks"
+    if dep.needed_by == INCLUDED:
+        return f"{wheel}: --include {dep.name} not found in {where}; pass --lib-path DIR"
     note = f" ({dep.note})" if dep.note else ""
     return (
         f"{wheel}: {dep.name} (needed by {dep.needed_by}) not found in {where}{note}; "
@@ -297,15 +306,27 @@ def repair(path: Path, out_dir: Path, options: RepairOptions) -> RepairResult:
         backend = backend_named(analysis.format)
         resolver = backend.resolver(_context(analysis.scanned, backend, options, True, analysis.providers))
         libs_dir = libs_dir_for(archive.metadata, options)
+        # The package layout as the import system sees it: an __init__.py that only declares a
+        # namespace does not make a regular package (its code may belong to another distribution).
+        shared_inits = namespace_inits(
+            archive.members,
+            lambda m: installed_path(m, archive.metadata),
+            archive.read,
+            options.namespace_pkg,
+        )
+        package_members = [m for m in archive.members if m not in shared_inits]
+        users = sorted(
+            {
+                e.needed_by
+                for e in analysis.graph.edges
+                if e.action is Action.VENDOR and e.needed_by in archive.members
+            }
+            # --include libraries are for every binary of the wheel (see plan._loaded_by_name_only).
+            | (set(analysis.graph.roots) if options.include else set())
+        )
         if options.lib_sdir is None:
-            users = sorted(
-                {
-                    e.needed_by
-                    for e in analysis.graph.edges
-                    if e.action is Action.VENDOR and e.needed_by in archive.members
-                }
-            )
-            libs_dir = backend.libs_dir(libs_dir, users, archive.members)
+            libs_dir = backend.libs_dir(libs_dir, users, package_members)
+        copy_dirs = backend.extra_libs_dirs(libs_dir, users, package_members)
         moves = (
             script_moves(analysis.graph, archive.metadata, archive.members) if backend.script_launcher else ()
         )
@@ -318,7 +339,7 @@ def repair(path: Path, out_dir: Path, options: RepairOptions) -> RepairResult:
                 graph=analysis.graph,
                 verdict=verdict,
                 libs_dir=libs_dir,
-                members=archive.members,
+                members=package_members,
                 installed=installed,
                 no_mangle=GlobSet.of(options.no_mangle),
                 strip=options.strip,
@@ -330,6 +351,12 @@ def repair(path: Path, out_dir: Path, options: RepairOptions) -> RepairResult:
         )
         if metadata_files:
             plan = evolve(plan, files={**plan.files, **metadata_files})
+        if copy_dirs and plan.vendored:
+            log.info(
+                "vendored DLLs are also copied beside extensions in %s",
+                ", ".join(d or "." for d in copy_dirs),
+            )
+            plan = dataclasses.replace(plan, copy_dirs=copy_dirs)
         # --only-plat: the requested tag and its alias; a macOS tag may be a compressed set
         # (macosx_10_9_x86_64.macosx_12_0_arm64), which --only-plat keeps whole
         if options.only_plat:
@@ -345,7 +372,7 @@ def repair(path: Path, out_dir: Path, options: RepairOptions) -> RepairResult:
             raise UsageError(f"cannot write to {out_dir}: {err.strerror or err}", subject=name) from None
         output = out_dir / new_name
         dropped = tuple(dedupe(archive, analysis.graph)) if options.dedupe else ()
-        if plan.changes_nothing and new_name == name and not dropped:
+        if plan.changes_nothing and new_name == name and not dropped and not archive.stale_record:
             if output.resolve() != Path(path).resolve():
                 _copy_atomically(Path(path), output)
             return RepairResult(analysis, plan, output, changed=False, tags=tuple(tags))
@@ -420,6 +447,9 @@ def _apply(
         (add if target in sources else replace)[target] = work
     for vendored in plan.vendored:
         add.setdefault(vendored.dest, Path(vendored.source))
+    for directory in plan.copy_dirs:
+        for vendored in plan.vendored:
+            add[posixpath.join(directory, posixpath.basename(vendored.dest))] = add[vendored.dest]
     for member, content in plan.files.items():
         (replace if member in archive.members else add)[member] = content
     return replace, add

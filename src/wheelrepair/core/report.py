@@ -136,6 +136,7 @@ def repair_report(result: RepairResult) -> dict[str, Any]:
             "provided": _provided(result),
             "drivers": _drivers(result),
             "added_requires": list(result.added_requires),
+            "copied_to": list(plan.copy_dirs) if plan else [],
             "warnings": (list(plan.warnings) if plan else [])
             + [
                 f"dropped {member}: identical to {kept}, which binaries load; none needs it under its own name"

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from ..model import Action, DependencyGraph, RepairPlan
+from ..model import INCLUDED, Action, DependencyGraph, RepairPlan
 from ..wheel.metadata import WheelMetadata
 from .naming import file_sha256
 from .owners import OwningPackage, owners
@@ -101,7 +101,10 @@ def records_for(
         {
             dest_of[e.path]
             for e in graph.edges
-            if e.action is Action.VENDOR and e.path in dest_of and graph.nodes[e.needed_by].in_wheel
+            if e.action is Action.VENDOR
+            and e.path in dest_of
+            # an --include library is asked for by the package itself, not by one of its binaries
+            and (e.needed_by == INCLUDED or graph.nodes[e.needed_by].in_wheel)
         }
     )
     return records, direct

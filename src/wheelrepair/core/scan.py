@@ -69,7 +69,12 @@ def scan_wheel(archive: WheelArchive) -> tuple[str | None, list[ScannedBinary]]:
         if backend is not None:
             candidates.append((member, backend))
     fmt = wheel_format(archive.metadata.platform_tags, [b.format for _, b in candidates])
-    members = [member for member, backend in candidates if backend.format == fmt]
+    members = [
+        member
+        for member, backend in candidates
+        if backend.format == fmt
+        and not (backend.site_packages_only and installed_path(member, archive.metadata) is None)
+    ]
     if fmt is None or not members:
         return fmt, []
     total = sum(archive.size(m) for m in members)

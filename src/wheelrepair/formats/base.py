@@ -193,6 +193,9 @@ class Backend(Protocol):
     #: True when ``read`` accepts any ``ByteSource``, not only ``bytes``: the core then hands it
     #: large wheel members lazily, so it inflates only what the reader touches.
     lazy: ClassVar[bool]
+    #: True when only files installed into site-packages are binaries to analyse; files of other
+    #: wheel schemes (``.data/data``, ``.data/scripts``) are then data (PE, which has no search paths).
+    site_packages_only: ClassVar[bool]
 
     def sniff(self, head: bytes) -> bool:
         """True if ``head`` (the first 64 bytes of a file) starts a binary of this format."""
@@ -235,6 +238,12 @@ class Backend(Protocol):
         """The wheel directory vendored libraries go to, given the default (``<dist>.libs``), the
         binaries that need them and every member path. ELF and Mach-O binaries point at any
         directory with a search path and return ``default``; Windows may need another one."""
+        ...
+
+    def extra_libs_dirs(self, libs_dir: str, users: Sequence[str], members: Sequence[str]) -> tuple[str, ...]:
+        """Directories besides ``libs_dir`` that need a copy of every vendored library: ELF and
+        Mach-O need none; Windows needs one beside extensions that no package ``__init__.py`` runs
+        before (in namespace packages), the only place its loader looks for them."""
         ...
 
     def support_files(

@@ -101,7 +101,10 @@ def _msvc_runtime_warnings(
             theirs, ours = runtime.linker_version, binary.linker_version
             if not theirs or not ours or theirs[0] != _MSVC_LINKER_MAJOR or ours[0] != _MSVC_LINKER_MAJOR:
                 continue
-            if theirs < ours:
+            # delvewheel's rule: one toolset family (14.4x, 14.3x...) shares a redistributable. VS
+            # 2022 17.11 links as 14.41 yet works with the 14.40 runtime, so patch levels within a
+            # family are not compared.
+            if (theirs[0], theirs[1] // 10) < (ours[0], ours[1] // 10):
                 plain = _MANGLED.sub("", name)
                 warnings.append(
                     f"{runtime_path}: this {plain} was built by Visual C++ {theirs[0]}.{theirs[1]}, older than "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import os
 import re
 import stat
@@ -28,6 +29,8 @@ from wheelrepair.wheel.metadata import (
     parse_wheel_file,
     validate_filename,
 )
+
+log = logging.getLogger("wheelrepair")
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
@@ -108,6 +111,8 @@ class WheelArchive:
         self._zf = zf
         self._infos = infos
         self._record = record
+        #: Paths RECORD lists that the zip does not hold (a stale RECORD: warned about, not refused).
+        self.stale_record: tuple[str, ...] = ()
 
     # -- opening and validation -------------------------------------------------------------------
 
@@ -137,7 +142,7 @@ class WheelArchive:
                 wheel_tags, purelib = parse_wheel_file(_text(wheel_data, f"{dist_info}/WHEEL"))
                 record_path = f"{dist_info}/RECORD"
                 record = parse_record(_text(_read_small(zf, infos, record_path, label), record_path))
-                _check_record(infos, record, record_path)
+                stale = _check_record(infos, record, record_path)
             except MetadataError as err:
                 raise InvalidWheel(str(err), subject=label) from None
             metadata = WheelMetadata(
@@ -151,6 +156,14 @@ class WheelArchive:
                 root_is_purelib=purelib,
             )
             archive = cls(path, fp, zf, infos, metadata, record)
+            archive.stale_record = stale
+            for missing in stale:
+                # pip and delvewheel install such wheels; a repaired wheel gets a RECORD of what it holds.
+                log.warning(
+                    "%s: RECORD lists %r, which is not in the wheel; a repaired wheel gets a new RECORD",
+                    path.name,
+                    missing,
+                )
             archive._verify_bytes(metadata.wheel_path, wheel_data)
         except BaseException:
             if zf is not None:
@@ -483,13 +496,16 @@ def _check_record(
     infos: Mapping[str, zipfile.ZipInfo],
     record: Mapping[str, tuple[str | None, int | None]],
     record_path: str,
-) -> None:
-    """RECORD and the zip must list the same files with the same sizes."""
+) -> tuple[str, ...]:
+    """RECORD and the zip must list the same files with the same sizes. Paths RECORD lists that the
+    zip lacks are returned: installers accept such a stale RECORD, and repair writes a new one."""
     unlisted = {record_path, *(f"{record_path.rsplit('/', 1)[0]}/{s}" for s in SIGNATURE_FILES)}
+    stale: list[str] = []
     for path, (digest, size) in record.items():
         info = infos.get(path)
         if info is None:
-            raise MetadataError(f"RECORD lists {path!r}, which is not in the wheel")
+            stale.append(path)
+            continue
         if path in unlisted:
             continue
         if digest is None:
@@ -499,3 +515,4 @@ def _check_record(
     for member in infos:
         if member not in record and member not in unlisted:
             raise MetadataError(f"member {member!r} is not listed in RECORD")
+    return tuple(stale)

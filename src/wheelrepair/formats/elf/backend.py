@@ -17,6 +17,7 @@ class ElfBackend:
     script_launcher: ClassVar[bool] = True
     format: ClassVar[str] = "elf"
     lazy: ClassVar[bool] = True
+    site_packages_only: ClassVar[bool] = False  # $ORIGIN/@loader_path reach the libs from anywhere
 
     def sniff(self, head: bytes) -> bool:
         return reader.sniff(head)
@@ -69,6 +70,9 @@ class ElfBackend:
 
     def libs_dir(self, default: str, users: Sequence[str], members: Sequence[str]) -> str:
         return default  # binaries reach any directory through their search paths
+
+    def extra_libs_dirs(self, libs_dir: str, users: Sequence[str], members: Sequence[str]) -> tuple[str, ...]:
+        return ()  # one copy serves every binary through its search paths
 
     def support_files(
         self,

@@ -39,6 +39,7 @@ class MachOBackend:
     script_launcher: ClassVar[bool] = True
     format: ClassVar[str] = "macho"
     lazy: ClassVar[bool] = False
+    site_packages_only: ClassVar[bool] = False  # $ORIGIN/@loader_path reach the libs from anywhere
 
     def sniff(self, head: bytes) -> bool:
         if is_fat(head):
@@ -136,6 +137,9 @@ class MachOBackend:
 
     def libs_dir(self, default: str, users: Sequence[str], members: Sequence[str]) -> str:
         return default  # binaries reach any directory through their search paths
+
+    def extra_libs_dirs(self, libs_dir: str, users: Sequence[str], members: Sequence[str]) -> tuple[str, ...]:
+        return ()  # one copy serves every binary through its search paths
 
     def support_files(
         self,

@@ -26,6 +26,10 @@ class PEBackend:
     script_launcher: ClassVar[bool] = False
     format: ClassVar[str] = "pe"
     lazy: ClassVar[bool] = False
+    #: A PE file carries no search paths: one installed outside site-packages (``.data/data``,
+    #: ``.data/scripts``) can never be pointed at vendored DLLs, and nothing imports it as an
+    #: extension. Like delvewheel, such files are data.
+    site_packages_only: ClassVar[bool] = True
 
     def sniff(self, head: bytes) -> bool:
         if len(head) < 0x40 or head[:2] != b"MZ":
@@ -41,9 +45,9 @@ class PEBackend:
 
     def rewrite(self, path: Path, edit: BinaryEdit) -> None:
         # PE files carry no search paths (the loader patch adds the libs directory) and the loader
-        # ignores a DLL's export name, so only the imported names change.
-        if edit.replace_needed:
-            rewrite_file(path, edit.replace_needed)
+        # ignores a DLL's export name, so only the imported names change; and a DependentLoadFlags
+        # that would hide the libs directory is cleared, even when no name changes.
+        rewrite_file(path, edit.replace_needed)
 
     def finalize(self, path: Path) -> None:
         return None
@@ -99,6 +103,9 @@ class PEBackend:
         provided: Sequence[tuple[str, str]] = (),
     ) -> Mapping[str, bytes]:
         return loader.support_files(libs_dir, vendored, users, members, read_member, provided)
+
+    def extra_libs_dirs(self, libs_dir: str, users: Sequence[str], members: Sequence[str]) -> tuple[str, ...]:
+        return loader.extra_libs_dirs(libs_dir, users, members)
 
     def libs_dir(self, default: str, users: Sequence[str], members: Sequence[str]) -> str:
         """Where vendored DLLs must go (see ``loader.libs_dir_for``): the core's hook for extensions

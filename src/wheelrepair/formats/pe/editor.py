@@ -62,6 +62,8 @@ def rewrite_file(path: Path, renames: Mapping[str, str]) -> bool:
     data = path.read_bytes()
     result = rename_imports(data, renames, str(path))
     if result is None:
+        result = clear_load_flags(data, str(path))
+    if result is None:
         return False
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".wheelrepair-", suffix=".tmp")
     try:
@@ -99,6 +101,20 @@ def rename_imports(data: bytes, renames: Mapping[str, str], name: str) -> bytes 
     layout = parse_layout(buf, name)
     _clear_dependent_load_flags(buf, layout)
     write_checksum(buf, layout)
+    return bytes(buf)
+
+
+def clear_load_flags(data: bytes, name: str) -> bytes | None:
+    """The file with a DependentLoadFlags that hides added directories cleared (and its checksum
+    recomputed), or None when it has none. Repair applies this to every binary it writes, renamed or
+    not: with ``--no-mangle '*'`` nothing is renamed, yet Windows (not wine, which ignores the flag)
+    would still search only System32 for the imports of such a DLL."""
+    layout = parse_layout(data, name)
+    buf = bytearray(data)
+    if not _clear_dependent_load_flags(buf, layout):
+        return None
+    _drop_signature(buf, layout, name)
+    write_checksum(buf, parse_layout(buf, name))
     return bytes(buf)
 
 
@@ -283,18 +299,20 @@ def _drop_bound_imports(buf: bytearray, layout: PELayout) -> None:
         buf[offset : offset + size] = b"\0" * size
 
 
-def _clear_dependent_load_flags(buf: bytearray, layout: PELayout) -> None:
+def _clear_dependent_load_flags(buf: bytearray, layout: PELayout) -> bool:
     rva, _size = layout.directory(DIR_LOAD_CONFIG)
     offset = layout.rva_to_offset(rva) if rva else None
     if offset is None or offset + 4 > len(buf):
-        return
+        return False
     (declared,) = struct.unpack_from("<I", buf, offset)
     field = 78 if layout.pe32_plus else 54
     if declared < field + 2 or offset + field + 2 > len(buf):
-        return
+        return False
     (flags,) = struct.unpack_from("<H", buf, offset + field)
     if flags and not flags & (_SEARCH_USER_DIRS | _SEARCH_DEFAULT_DIRS):
         struct.pack_into("<H", buf, offset + field, 0)
+        return True
+    return False
 
 
 def pe_checksum(data: bytes | bytearray, checksum_offset: int) -> int:

@@ -57,25 +57,46 @@ def package_for(extension: str, installed_members: Iterable[str]) -> str | None:
     return None
 
 
-def libs_dir_for(default: str, users: Sequence[str], members: Sequence[str]) -> str:
-    """Where vendored DLLs must go: ``default`` when every extension needing them has a package to
-    patch, else the one directory holding the extensions that have none (their own directory is the
-    only place Windows searches for them; patched packages add that directory instead)."""
+def _placement(users: Sequence[str], members: Sequence[str]) -> tuple[list[str], bool]:
+    """(the sorted installed directories of extensions that no package ``__init__.py`` runs before,
+    whether any extension has such a package). Members of every scheme that lands in site-packages
+    count alike: an extension in ``<dist>.data/platlib/ns`` and one in ``ns`` share a directory."""
     installed_members = [p for p in (installed(m) for m in members) if p is not None]
     bare: set[str] = set()
+    packaged = False
     for user in users:
         path = installed(user)
-        if path is not None and package_for(path, installed_members) is None:
+        if path is None:
+            continue
+        if package_for(path, installed_members) is None:
             bare.add(posixpath.dirname(path))
+        else:
+            packaged = True
+    return sorted(bare), packaged
+
+
+def bare_dirs(users: Sequence[str], members: Sequence[str]) -> list[str]:
+    """Directories of extensions without a package above them (at the site-packages root, or in
+    namespace packages): Windows finds their DLLs only beside them."""
+    return _placement(users, members)[0]
+
+
+def libs_dir_for(default: str, users: Sequence[str], members: Sequence[str]) -> str:
+    """Where vendored DLLs go. With a root-level extension, the site-packages root (as delvewheel
+    does: the packages' patches add it). Else ``default`` when any extension needing them has a
+    package to patch, or the first directory of extensions that have none. Other directories of
+    extensions without a package get copies (``extra_libs_dirs``)."""
+    bare, packaged = _placement(users, members)
     if not bare:
         return default
-    if len(bare) > 1:
-        raise NotRepairable(
-            "extensions outside any regular package need vendored DLLs in several directories ("
-            + ", ".join(sorted(d or "<root>" for d in bare))
-            + "); Windows can only find them beside each extension"
-        )
-    return bare.pop()
+    return bare[0] if bare[0] == "" or not packaged else default
+
+
+def extra_libs_dirs(libs_dir: str, users: Sequence[str], members: Sequence[str]) -> tuple[str, ...]:
+    """Every directory of extensions without a package, other than ``libs_dir``: each gets a copy
+    of the vendored DLLs (as delvewheel copies them beside namespace packages' extensions)."""
+    libs = "" if libs_dir.strip("/") in ("", ".") else libs_dir.strip("/")
+    return tuple(d for d in bare_dirs(users, members) if d != libs)
 
 
 def support_files(
@@ -105,13 +126,9 @@ def support_files(
                 f"{provided[0][1]} keeps {posixpath.basename(provided[0][0])}"
             )
         if package is None:
-            if posixpath.dirname(path) != libs:
-                raise NotRepairable(
-                    f"{user} is not inside a regular package, so no __init__.py can tell Windows about "
-                    f"{libs or 'the site-packages root'}; its DLLs must sit beside it "
-                    f"(--lib-sdir {posixpath.dirname(path) or '.'})"
-                )
-            continue  # Windows finds DLLs beside the module it loads
+            # Windows finds DLLs beside the module it loads: the libs directory or a copy
+            # (``extra_libs_dirs``) is there.
+            continue
         init = by_installed[f"{package}/__init__.py"]
         if init in files:
             continue

@@ -16,8 +16,10 @@ import re
 _API_SET = re.compile(r"(api|ext)-ms-", re.IGNORECASE)
 
 # The interpreter's DLLs: python3.dll (stable ABI), python3X.dll / python3Xt.dll (free-threaded),
-# debug builds, Python 2, and PyPy's libpypy3.X-c.dll.
-_PYTHON = re.compile(r"(python\d+t?(_d)?|libpypy\d*(\.\d+)?-c)\.dll", re.IGNORECASE)
+# debug builds, Python 2, PyPy's libpypy3.X-c.dll and GraalPy's python-native.dll. Like
+# delvewheel, these are provided whatever the wheel's tag: only that interpreter's process has the
+# DLL, so an extension importing it is only ever loaded there.
+_PYTHON = re.compile(r"(python\d+t?(_d)?|libpypy\d*(\.\d+)*-c|python-native)\.dll", re.IGNORECASE)
 
 _VC_RUNTIME_FROM_PYTHON = frozenset({"vcruntime140.dll", "vcruntime140_1.dll"})
 
