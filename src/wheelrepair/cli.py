@@ -17,7 +17,7 @@ import click
 from . import __version__, render
 from .cli_patch import patch
 from .config import load_options
-from .errors import InvalidBinary, UsageError, WheelRepairError
+from .errors import InvalidBinary, UsageError, WheelRepairError, malformed_binary
 from .options import RepairOptions
 
 _CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -231,7 +231,8 @@ def needed(binary: Path, as_json: bool) -> None:
         backend = backend_for(data[:64])
         if backend is None:
             raise InvalidBinary("not an ELF, Mach-O or PE file", subject=str(binary))
-        parsed = backend.read(data, str(binary))
+        with malformed_binary(str(binary)):
+            parsed = backend.read(data, str(binary))
     except WheelRepairError as err:
         render.error(str(err))
         sys.exit(err.exit_code)

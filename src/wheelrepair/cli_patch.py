@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from . import render
-from .errors import InvalidBinary, UsageError, WheelRepairError
+from .errors import InvalidBinary, UsageError, WheelRepairError, malformed_binary
 from .formats import backend_for
 from .formats.base import PatchRequest
 
@@ -125,13 +125,14 @@ def patch(
         if backend is None:
             raise InvalidBinary("not an ELF, Mach-O or PE file", subject=str(file))
         changed = False
-        if request != PatchRequest():
-            before = _identity(file)
-            backend.patch(file, request)
-            changed = _identity(file) != before
-        document: dict[str, object] = {"file": str(file), "format": backend.format, "changed": changed}
-        if show or as_json or request == PatchRequest():
-            document.update(backend.describe(file.read_bytes(), str(file)))
+        with malformed_binary(str(file)):
+            if request != PatchRequest():
+                before = _identity(file)
+                backend.patch(file, request)
+                changed = _identity(file) != before
+            document: dict[str, object] = {"file": str(file), "format": backend.format, "changed": changed}
+            if show or as_json or request == PatchRequest():
+                document.update(backend.describe(file.read_bytes(), str(file)))
     except WheelRepairError as err:
         render.error(str(err))
         sys.exit(err.exit_code)

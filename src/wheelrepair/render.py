@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from rich.tree import Tree
 
@@ -157,4 +158,5 @@ def policies(rows: Sequence[Mapping[str, Any]]) -> None:
 
 
 def error(message: str) -> None:
-    stderr.print(f"[bold red]error:[/] {message}", markup=True, highlight=False)
+    # Messages quote file and member names, which may hold anything, brackets included.
+    stderr.print(f"[bold red]error:[/] {escape(message)}", markup=True, highlight=False)

@@ -16,7 +16,15 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from ..errors import InvalidBinary, MissingDependency, NotRepairable, PolicyViolation, UsageError
+from ..errors import (
+    PARSE_ERRORS,
+    InvalidBinary,
+    MissingDependency,
+    NotRepairable,
+    PolicyViolation,
+    UsageError,
+    malformed_binary,
+)
 from ..formats import backend_named
 from ..formats.base import Backend, Resolver, SearchContext
 from ..model import Action, Binary, Dependency, DependencyGraph, RepairPlan, Verdict
@@ -148,6 +156,9 @@ class _HostReader:
             return self._backend.read(data, path)
         except (OSError, InvalidBinary):
             return None
+        except PARSE_ERRORS:
+            # A damaged host file is not the library the loader would take either.
+            return None
 
 
 def _unresolved(graph: DependencyGraph) -> list[Dependency]:
@@ -272,8 +283,9 @@ def _apply(
             with archive.open_member(target) as src, open(work, "wb") as dst:
                 shutil.copyfileobj(src, dst, 1 << 20)
         if not edit.is_empty:
-            backend.rewrite(work, edit)
-            backend.finalize(work)
+            with malformed_binary(f"{archive.metadata.filename}: {target}"):
+                backend.rewrite(work, edit)
+                backend.finalize(work)
         (add if target in sources else replace)[target] = work
     for vendored in plan.vendored:
         add.setdefault(vendored.dest, Path(vendored.source))
@@ -302,7 +314,8 @@ def _verify(
             data = content if isinstance(content, bytes) else content.read_bytes()
             if not backend.sniff(data[:64]):
                 continue
-            binary = backend.read(data, member)
+            with malformed_binary(f"{metadata.filename}: {member}"):
+                binary = backend.read(data, member)
             scanned.append(ScannedBinary(member, installed_path(member, metadata), fmt, binary, len(data)))
         check_options = RepairOptions(plat=verdict.tag, exclude=options.exclude)
         after = analyze_scanned(staged, metadata, fmt, scanned, check_options, allow_host=False)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import cast
 
-from ..errors import InvalidBinary
+from ..errors import InvalidBinary, malformed_binary
 from ..formats import backend_for, backend_named
 from ..formats.base import WHEEL_ROOT, Backend, ByteSource
 from ..model import Binary
@@ -101,7 +101,8 @@ def _parse_members(archive: WheelArchive, fmt: str, members: list[str]) -> list[
         data: bytes | ByteSource = member_bytes(archive, member) if lazy else archive.read(member)
         try:
             # A lazy backend's ``read`` takes any ByteSource (see Backend.lazy).
-            binary = backend.read(cast(bytes, data), member)
+            with malformed_binary(member):
+                binary = backend.read(cast(bytes, data), member)
         except InvalidBinary as err:
             raise InvalidBinary(str(err), subject=archive.path.name) from None
         scanned.append(

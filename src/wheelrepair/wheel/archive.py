@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import lzma
 import os
 import re
 import stat
@@ -43,6 +44,28 @@ MAX_TOTAL_SIZE = 32 * 1024**3
 MAX_METADATA_SIZE = 64 * 1024 * 1024
 #: Read and hash in chunks of this size so memory stays flat whatever the member size.
 CHUNK_SIZE = 1024 * 1024
+
+#: What the standard library's zipfile and decompressors raise on a malformed archive or member:
+#: BadZipFile/LargeZipFile for structure, NotImplementedError for a version, flag or method it does
+#: not support, RuntimeError for encryption, zlib/lzma errors and OSError (bzip2) for bad data,
+#: EOFError for data that ends early, ValueError/struct.error/OverflowError for fields out of range.
+ZIP_ERRORS: tuple[type[BaseException], ...] = (
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    NotImplementedError,
+    RuntimeError,
+    EOFError,
+    OSError,
+    ValueError,
+    OverflowError,
+    struct.error,
+    zlib.error,
+    lzma.LZMAError,
+)
+#: Highest "version needed to extract" the zip specification defines (6.3) and zipfile accepts.
+MAX_EXTRACT_VERSION = 63
+#: General-purpose flag bit 5: "compressed patched data", which no installer can read.
+_FLAG_PATCHED = 0x20
 
 #: Compression methods zipfile can decompress: stored, deflate, bzip2, lzma.
 _METHODS = frozenset({zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA})
@@ -127,7 +150,13 @@ class WheelArchive:
         try:
             try:
                 zf = zipfile.ZipFile(fp)
-            except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError, struct.error) as err:
+            except NotImplementedError as err:
+                try:
+                    problem = _unsupported_version(fp)
+                except (OSError, struct.error):
+                    problem = None
+                raise InvalidWheel(problem or f"not a valid zip file ({err})", subject=label) from None
+            except ZIP_ERRORS as err:
                 raise InvalidWheel(f"not a valid zip file ({err})", subject=label) from None
             try:
                 infos = _check_entries(zf, os.fstat(fp.fileno()).st_size)
@@ -171,7 +200,7 @@ class WheelArchive:
         """Turn decompression and zip structure failures into one-line InvalidWheel errors."""
         try:
             yield
-        except (zipfile.BadZipFile, zlib.error, EOFError, struct.error, OSError, ValueError) as err:
+        except ZIP_ERRORS as err:
             raise InvalidWheel(f"cannot read {member!r}: {err}", subject=self._label) from None
 
     def size(self, member: str) -> int:
@@ -373,7 +402,7 @@ def _read_small(zf: zipfile.ZipFile, infos: Mapping[str, zipfile.ZipInfo], membe
         raise MetadataError(f"{member} is implausibly large ({info.file_size} bytes)")
     try:
         return zf.read(info)
-    except (zipfile.BadZipFile, zlib.error, EOFError, struct.error, OSError, ValueError) as err:
+    except ZIP_ERRORS as err:
         raise InvalidWheel(f"cannot read {member!r}: {err}", subject=label) from None
 
 
@@ -406,6 +435,8 @@ def _check_entries(zf: zipfile.ZipFile, file_size: int) -> dict[str, zipfile.Zip
         seen.add(name)
         if info.flag_bits & _FLAG_ENCRYPTED:
             raise MetadataError(f"member {name!r} is encrypted")
+        if info.flag_bits & _FLAG_PATCHED:
+            raise MetadataError(f"member {name!r} is marked as compressed patched data (flag bit 5)")
         if info.compress_type not in _METHODS:
             raise MetadataError(f"member {name!r} uses unsupported compression method {info.compress_type}")
         if info.compress_type == zipfile.ZIP_STORED and info.compress_size != info.file_size:
@@ -437,6 +468,30 @@ def _check_entries(zf: zipfile.ZipFile, file_size: int) -> dict[str, zipfile.Zip
             problem = "overlaps the next entry" if index + 1 < len(spans) else "runs past the end of the data"
             raise MetadataError(f"member {name!r} {problem} (truncated or malformed zip)")
     return infos
+
+
+def _unsupported_version(fp: IO[bytes]) -> str | None:
+    """The problem zipfile refused with NotImplementedError at open, naming the member: it only says
+    "zip file version 18.9". Walks the central directory itself, so it stays within what was read."""
+    size = os.fstat(fp.fileno()).st_size
+    tail = os.pread(fp.fileno(), min(size, 65536 + 22), max(0, size - 65536 - 22))
+    end = tail.rfind(b"PK\x05\x06")
+    if end >= 0 and end + 22 <= len(tail):
+        count, cd_size, cd_offset = struct.unpack_from("<HII", tail, end + 10)
+        directory = os.pread(fp.fileno(), min(cd_size, 64 << 20), cd_offset)
+        pos = 0
+        for _ in range(count):
+            if directory[pos : pos + 4] != b"PK\x01\x02" or pos + 46 > len(directory):
+                break
+            version, name_len, extra_len, comment_len = struct.unpack_from("<H20xHHH", directory, pos + 6)
+            if version > MAX_EXTRACT_VERSION:
+                name = directory[pos + 46 : pos + 46 + name_len].decode("utf-8", "replace")
+                return (
+                    f"member {name!r} needs zip version {version / 10:.1f} to extract "
+                    f"(the highest defined is {MAX_EXTRACT_VERSION / 10:.1f}; corrupted header?)"
+                )
+            pos += 46 + name_len + extra_len + comment_len
+    return None
 
 
 def _check_record(

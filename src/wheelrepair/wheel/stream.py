@@ -138,14 +138,21 @@ class MemberBytes:
         while True:
             if not self._pending:
                 if self._in_pos >= self._compressed:
-                    return self._state.flush()
+                    try:
+                        return self._state.flush()
+                    except zlib.error as err:
+                        raise ValueError(f"corrupt compressed data ({err})") from None
                 self._maybe_checkpoint()
                 want = min(_IN_CHUNK, self._compressed - self._in_pos)
                 self._pending = os.pread(self._fd, want, self._start + self._in_pos)
                 self._in_pos += len(self._pending)
                 if not self._pending:
                     return b""
-            out = self._state.decompress(self._pending, _BLOCK)
+            try:
+                out = self._state.decompress(self._pending, _BLOCK)
+            except zlib.error as err:
+                # Readers see a ValueError, the error bad input raises anywhere in a bytes-like.
+                raise ValueError(f"corrupt compressed data ({err})") from None
             self._pending = self._state.unconsumed_tail
             if out:
                 return out
