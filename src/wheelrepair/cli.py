@@ -14,10 +14,11 @@ from typing import Any
 
 import click
 
-from . import __version__, render
+from . import __version__, interrupt, render
 from .cli_patch import patch
 from .config import load_options
 from .errors import InvalidBinary, UsageError, WheelRepairError, malformed_binary
+from .interrupt import Interrupted
 from .options import RepairOptions
 
 _CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -32,12 +33,24 @@ def _setup_logging(verbose: int) -> None:
     logger.setLevel(level)
 
 
-@click.group(context_settings=_CONTEXT)
+class _Group(click.Group):
+    """The command group; a SIGINT or SIGTERM ends any command with one line and 128 + signal."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except Interrupted as stop:
+            render.error(f"interrupted by {stop}; no partial output was left behind")
+            sys.exit(stop.exit_code)
+
+
+@click.group(cls=_Group, context_settings=_CONTEXT)
 @click.version_option(__version__, prog_name="wheelrepair")
 @click.option("-v", "--verbose", count=True, help="More detail on stderr (repeat for debug output).")
 def main(verbose: int) -> None:
     """Make binary wheels self-contained on Linux, macOS and Windows, from any host."""
     _setup_logging(verbose)
+    interrupt.install()
 
 
 def _wheels_argument(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -192,8 +205,13 @@ def repair(
         jobs=jobs,
     )
     if options.jobs > 1 and len(wheels) > 1:
-        with ProcessPoolExecutor(max_workers=options.jobs) as pool:
+        pool = ProcessPoolExecutor(max_workers=options.jobs, initializer=interrupt.install_worker)
+        try:
             outcomes = list(pool.map(_repair_one, wheels, [wheel_dir] * len(wheels), [options] * len(wheels)))
+        except Interrupted:
+            _stop_workers(pool)
+            raise
+        pool.shutdown()
         results = dict(zip(wheels, outcomes))
         _run_each(wheels, lambda w: _unwrap(results[w]), render.repair, as_json)
     else:
@@ -205,9 +223,23 @@ def _repair_one(wheel: Path, wheel_dir: Path, options: RepairOptions) -> dict[st
     from . import repair_wheel
 
     try:
-        return repair_wheel(wheel, wheel_dir, options)
+        with interrupt.task():
+            return repair_wheel(wheel, wheel_dir, options)
     except WheelRepairError as err:
         return err
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    """Stop -j workers at once: each was forked with our signal handlers, so SIGTERM makes it
+    unwind and remove its temporary files before it exits; wait for that."""
+    # The executor offers no public way to stop running tasks before Python 3.14.
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        if process.is_alive():
+            process.terminate()
+    for process in processes:
+        process.join(timeout=30)
 
 
 def _unwrap(outcome: dict[str, Any] | WheelRepairError) -> dict[str, Any]:

@@ -52,6 +52,13 @@ class InvalidBinary(WheelRepairError):
     exit_code = 2
 
 
+class OutputError(WheelRepairError):
+    """The repaired wheel cannot be written: the disk is full, the output directory vanished (exit 1).
+    Nothing is left behind: no partial wheel, no temporary file."""
+
+    exit_code = 1
+
+
 class NotRepairable(WheelRepairError):
     """The wheel is valid but cannot be made compliant or self-contained (exit 1)."""
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import cast
 
-from ..errors import InvalidBinary, malformed_binary
+from ..errors import InvalidBinary, InvalidWheel, malformed_binary
 from ..formats import backend_for, backend_named
 from ..formats.base import WHEEL_ROOT, Backend, ByteSource
 from ..model import Binary
@@ -80,13 +80,26 @@ def scan_wheel(archive: WheelArchive) -> tuple[str | None, list[ScannedBinary]]:
         loads[lightest] += archive.size(member)
     context = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else None)
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        parts = list(pool.map(_parse_share, [str(archive.path)] * workers, [fmt] * workers, shares))
+        parts = list(
+            pool.map(
+                _parse_share,
+                [str(archive.path)] * workers,
+                [fmt] * workers,
+                shares,
+                [archive.identity] * workers,
+            )
+        )
     by_member = {item.member: item for part in parts for item in part}
     return fmt, [by_member[m] for m in members]
 
 
-def _parse_share(path: str, fmt: str, members: list[str]) -> list[ScannedBinary]:
+def _parse_share(
+    path: str, fmt: str, members: list[str], identity: tuple[int, int, int, int]
+) -> list[ScannedBinary]:
     with WheelArchive.open(path) as archive:
+        # Workers reopen the wheel by name: it must still be the file the parent validated.
+        if archive.identity != identity:
+            raise InvalidWheel("was replaced while it was being read", subject=archive.path.name)
         return _parse_members(archive, fmt, members)
 
 

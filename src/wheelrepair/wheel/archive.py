@@ -126,6 +126,8 @@ class WheelArchive:
         self.metadata = metadata
         self.members: tuple[str, ...] = tuple(infos)
         self._label = os.fspath(path)
+        #: What the file was when opened; see ``changed_on_disk``.
+        self.identity = _identity(os.fstat(fp.fileno()))
         self._fp = fp
         self._zf = zf
         self._infos = infos
@@ -312,6 +314,14 @@ class WheelArchive:
             )
         return info.header_offset + _LOCAL_HEADER.size + name_len + extra_len, info.compress_size
 
+    def changed_on_disk(self) -> bool:
+        """True if ``path`` no longer names the file that was opened (deleted, replaced, rewritten).
+        Reading goes on from the open file either way; the writer asks before it publishes."""
+        try:
+            return _identity(os.stat(self.path)) != self.identity
+        except OSError:
+            return True
+
     def fileno(self) -> int:
         """File descriptor of the open wheel (read it with os.pread only: it is shared)."""
         return self._fp.fileno()
@@ -391,6 +401,10 @@ class _MemberStream(io.BufferedIOBase):
             if self._pos >= self._size:
                 hasher, self._hasher = self._hasher, None
                 self._archive._compare(self._member, encode_digest(self._algorithm, hasher.digest()))
+
+
+def _identity(st: os.stat_result) -> tuple[int, int, int, int]:
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 def _read_small(zf: zipfile.ZipFile, infos: Mapping[str, zipfile.ZipInfo], member: str, label: str) -> bytes:
