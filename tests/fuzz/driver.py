@@ -47,6 +47,8 @@ def _time_limit(seconds: float) -> Iterator[None]:
     def on_alarm(signum: int, frame: FrameType | None) -> None:
         raise Hang(f"ran past {seconds} s")
 
+    # The CLI installs its own SIGINT/SIGTERM handlers: give the host process (pytest) its own back.
+    kept = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
     previous = signal.signal(signal.SIGALRM, on_alarm)
     signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
@@ -54,6 +56,8 @@ def _time_limit(seconds: float) -> Iterator[None]:
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+        for signum, handler in kept.items():
+            signal.signal(signum, handler)
 
 
 def limit_memory(max_bytes: int) -> None:

@@ -51,32 +51,40 @@ def apply_all(data: bytes, mutations: tuple[Mutation, ...]) -> bytes:
     return data
 
 
-def _offset(rng: random.Random, size: int, align: int = 1) -> int:
-    # Headers and load commands sit at the front: aim there most of the time.
-    hot = min(size, 4096)
-    offset = rng.randrange(hot) if rng.random() < 0.7 or size <= hot else rng.randrange(size)
-    return offset - offset % align
+Spans = tuple[tuple[int, int], ...]
 
 
-def binary_mutation(rng: random.Random, data: bytes) -> Mutation:
+def _offset(rng: random.Random, size: int, hot: Spans, align: int = 1) -> int:
+    # The parsed structures (headers, load commands, dynamic section, import tables): aim there
+    # most of the time; the first page when nothing better is known.
+    spans = hot or ((0, min(size, 4096)),)
+    if rng.random() < 0.8:
+        start, length = rng.choice(spans)
+        offset = min(start + rng.randrange(max(length, 1)), size - 1)
+    else:
+        offset = rng.randrange(size)
+    return max(0, offset - offset % align)
+
+
+def binary_mutation(rng: random.Random, data: bytes, hot: Spans = ()) -> Mutation:
     size = max(len(data), 1)
     roll = rng.random()
     if roll < 0.25:
-        return Mutation("flip", _offset(rng, size), 1, 1 << rng.randrange(8))
+        return Mutation("flip", _offset(rng, size, hot), 1, 1 << rng.randrange(8))
     if roll < 0.35:
-        cut = _offset(rng, size) if rng.random() < 0.5 else rng.randrange(size)
+        cut = _offset(rng, size, hot) if rng.random() < 0.5 else rng.randrange(size)
         return Mutation("truncate", cut)
     if roll < 0.9:
         width = rng.choice((2, 4, 8))
-        value = rng.choice(EXTREMES) if rng.random() < 0.8 else rng.randrange(size * 2)
-        return Mutation("set", _offset(rng, size, width), width, value)
-    return Mutation("fill", _offset(rng, size), rng.randrange(1, 64), rng.randrange(1 << 30))
+        value = rng.choice(EXTREMES) if rng.random() < 0.7 else rng.randrange(size * 2)
+        return Mutation("set", _offset(rng, size, hot, width), width, value)
+    return Mutation("fill", _offset(rng, size, hot), rng.randrange(1, 64), rng.randrange(1 << 30))
 
 
-def binary_mutations(rng: random.Random, data: bytes) -> tuple[Mutation, ...]:
+def binary_mutations(rng: random.Random, data: bytes, hot: Spans = ()) -> tuple[Mutation, ...]:
     mutations = []
     for _ in range(1 if rng.random() < 0.6 else rng.randrange(2, 5)):
-        mutations.append(binary_mutation(rng, data))
+        mutations.append(binary_mutation(rng, data, hot))
     return tuple(mutations)
 
 

@@ -103,7 +103,7 @@ def fuzz(seeds: Sequence[Seed], *, seed: int, seconds: float | None, cases: int 
             data = chosen.wheel(work / "probe").read_bytes()
             mutations = zip_mutations(rng, data)
         else:
-            mutations = binary_mutations(rng, chosen.binary)
+            mutations = binary_mutations(rng, chosen.binary, chosen.hot)
         run_case(chosen, mutations, on_zip, work, stats)
     return stats
 

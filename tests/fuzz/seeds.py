@@ -25,11 +25,48 @@ class Seed:
     tag: str
     #: Directories holding the libraries the binary needs (its repair's --lib-path).
     lib_path: tuple[str, ...]
+    #: (offset, length) of the structures the readers and editors parse, where mutations aim.
+    hot: tuple[tuple[int, int], ...] = ()
 
     def wheel(self, out_dir: Path, binary: bytes | None = None) -> Path:
         """A valid wheel (RECORD matching) holding ``binary`` (default: the seed's own bytes)."""
         files = {"demo/__init__.py": b"", self.member: self.binary if binary is None else binary}
         return make_wheel(out_dir, files, tag=self.tag)
+
+
+def hot_spans(data: bytes, fmt: str) -> tuple[tuple[int, int], ...]:
+    """Where the parsed structures lie, found with the reference parsers (pyelftools, pefile), so
+    mutations hit the dynamic section, string and version tables and import directories that sit
+    past the first page as well as the headers before it."""
+    spans = [(0, min(len(data), 4096))]
+    if fmt == "elf":
+        import io
+
+        from elftools.elf.elffile import ELFFile
+
+        elf = ELFFile(io.BytesIO(data))
+        for segment in elf.iter_segments():
+            if segment["p_type"] in ("PT_DYNAMIC", "PT_INTERP", "PT_NOTE"):
+                spans.append((segment["p_offset"], segment["p_filesz"]))
+        for section in elf.iter_sections():
+            if section.name in (".dynstr", ".dynsym", ".gnu.version_r", ".gnu.version_d", ".gnu.version"):
+                spans.append((section["sh_offset"], section["sh_size"]))
+        spans.append((elf["e_shoff"], elf["e_shnum"] * elf["e_shentsize"]))
+    elif fmt == "pe":
+        import pefile
+
+        pe = pefile.PE(data=data, fast_load=True)
+        for entry in pe.OPTIONAL_HEADER.DATA_DIRECTORY:
+            if entry.VirtualAddress and entry.Size:
+                offset = pe.get_offset_from_rva(entry.VirtualAddress)
+                if offset is not None:
+                    spans.append((offset, min(entry.Size, 4096)))
+    return tuple((offset, length) for offset, length in spans if length > 0 and offset < len(data))
+
+
+def _seed(name: str, fmt: str, path: Path, member: str, tag: str, lib_path: tuple[str, ...]) -> Seed:
+    data = path.read_bytes()
+    return Seed(name, fmt, data, member, tag, lib_path, hot_spans(data, fmt))
 
 
 def _py() -> str:
@@ -40,9 +77,10 @@ def elf_seeds(root: Path) -> list[Seed]:
     family = build_gcc(root / "elf", "default")
     lib_path = (str(family.directory),)
     tag = f"{_py()}-{_py()}-linux_x86_64"
+    assert family.main is not None
     return [
-        Seed("elf-libbar", "elf", family.bar.read_bytes(), "demo/_bar.so", tag, lib_path),
-        Seed("elf-main", "elf", family.main.read_bytes() if family.main else b"", "demo/main", tag, lib_path),
+        _seed("elf-libbar", "elf", family.bar, "demo/_bar.so", tag, lib_path),
+        _seed("elf-main", "elf", family.main, "demo/main", tag, lib_path),
     ]
 
 
@@ -57,10 +95,9 @@ def macho_seeds(root: Path) -> list[Seed]:
     fat_dir.mkdir(parents=True, exist_ok=True)
     fat = lipo(fat_dir / "liba.dylib", [thin.liba, other.liba])
     return [
-        Seed("macho-ext", "macho", thin.ext.read_bytes(), "demo/_ext.so", "cp311-cp311-macosx_11_0_arm64",
-             (str(thin.dir),)),
-        Seed("macho-fat", "macho", fat.read_bytes(), "demo/liba.dylib",
-             "cp311-cp311-macosx_11_0_universal2", (str(thin.dir), str(other.dir))),
+        _seed("macho-ext", "macho", thin.ext, "demo/_ext.so", "cp311-cp311-macosx_11_0_arm64", (str(thin.dir),)),
+        _seed("macho-fat", "macho", fat, "demo/liba.dylib", "cp311-cp311-macosx_11_0_universal2",
+              (str(thin.dir), str(other.dir))),
     ]  # fmt: skip
 
 
@@ -71,7 +108,7 @@ def pe_seeds(root: Path) -> list[Seed]:
         return []
     chain = build_chain(root / "pe")
     lib_path = (str(chain["libA"].parent), str(chain["libB"].parent))
-    return [Seed("pe-ext", "pe", chain["ext"].read_bytes(), "demo/_ext.pyd", "cp311-cp311-win_amd64", lib_path)]
+    return [_seed("pe-ext", "pe", chain["ext"], "demo/_ext.pyd", "cp311-cp311-win_amd64", lib_path)]
 
 
 def build_seeds(root: Path, formats: tuple[str, ...] = ("elf", "macho", "pe")) -> list[Seed]:

@@ -243,6 +243,7 @@ class WheelArchive:
     def read(self, member: str) -> bytes:
         """The whole content of ``member``, checked against its RECORD hash."""
         info = self._info(member)
+        self.raw_span(member)  # a damaged local header is named by us, not dumped by zipfile
         with self._reading(member):
             data = self._zf.read(info)
         self._verify_bytes(member, data)
@@ -252,6 +253,7 @@ class WheelArchive:
         """A stream over ``member``'s content. Read errors raise InvalidWheel; reading it front to back
         to the end also checks the RECORD hash (a seek turns that check off)."""
         info = self._info(member)
+        self.raw_span(member)
         with self._reading(member):
             inner = self._zf.open(info)
         return cast("IO[bytes]", _MemberStream(self, member, inner, info.file_size))
@@ -261,6 +263,7 @@ class WheelArchive:
         digest = self._record.get(member, (None, None))[0]
         algorithm = digest.partition("=")[0] if digest else "sha256"
         hasher = hashlib.new(algorithm)
+        self.raw_span(member)
         with self._reading(member), self._zf.open(self._info(member)) as stream, open(dest, "wb") as out:
             while chunk := stream.read(CHUNK_SIZE):
                 hasher.update(chunk)
@@ -280,6 +283,7 @@ class WheelArchive:
                 continue
             algorithm = digest.partition("=")[0]
             hasher = hashlib.new(algorithm)
+            self.raw_span(member)
             with self._reading(member), self._zf.open(self._info(member)) as stream:
                 while chunk := stream.read(CHUNK_SIZE):
                     hasher.update(chunk)
@@ -308,7 +312,7 @@ class WheelArchive:
             raise InvalidWheel(f"truncated local header of {member!r}", subject=self._label)
         magic, *_, name_len, extra_len = _LOCAL_HEADER.unpack_from(block)
         name = block[_LOCAL_HEADER.size : _LOCAL_HEADER.size + name_len]
-        if magic != _LOCAL_MAGIC or name != expected:
+        if magic != _LOCAL_MAGIC or name_len != len(expected) or name != expected:
             raise InvalidWheel(
                 f"local header of {member!r} does not match the central directory", subject=self._label
             )
