@@ -6,6 +6,7 @@ Exit codes: 0 ok, 1 the wheel cannot be made compliant / is not self-contained, 
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -42,6 +43,11 @@ class _Group(click.Group):
         except Interrupted as stop:
             render.error(f"interrupted by {stop}; no partial output was left behind")
             sys.exit(stop.exit_code)
+        except BrokenPipeError:
+            # stdout went away (``wheelrepair show x.whl | head``): stop quietly, as `cat` does.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            sys.exit(1)
 
 
 @click.group(cls=_Group, context_settings=_CONTEXT)

@@ -106,3 +106,21 @@ def test_input_replaced_mid_run(case: Case, tmp_path: Path) -> None:
     assert process.returncode == 2, stderr
     assert case.wheel.name in one_error_line(stderr)
     assert everything(out) == [] and everything(scratch) == []
+
+
+def test_closed_stdout_ends_quietly(tmp_path: Path) -> None:
+    """``wheelrepair policies | head -0``: the reader went away; no BrokenPipeError traceback."""
+    import os
+    import subprocess
+    import sys
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "wheelrepair", "policies"], stdout=write_end, stderr=subprocess.PIPE, text=True
+        )
+    finally:
+        os.close(write_end)
+    assert result.returncode == 1
+    assert result.stderr == ""

@@ -26,6 +26,10 @@ from wheelrepair.cli import main
 from wheelrepair.errors import WheelRepairError
 from wheelrepair.wheel.archive import WheelArchive
 
+#: A case whose peak memory grows by more than this (seeds are a few KiB) took a header's word for
+#: a size or count.
+MAX_GROWTH = 256 << 20
+
 
 class Hang(BaseException):
     """Raised by the alarm inside a case that ran past its time limit."""
@@ -106,6 +110,7 @@ def run(
     failure: tuple[str, str] | None = None
     detail = ""
     start = time.perf_counter()
+    peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     try:
         with contextlib.redirect_stderr(stderr), contextlib.redirect_stdout(stdout), _time_limit(timeout):
             main.main(list(args), prog_name="wheelrepair", standalone_mode=False)
@@ -124,6 +129,9 @@ def run(
         failure, detail = (type(err).__name__, _where(err)), traceback.format_exc()
     seconds = time.perf_counter() - start
     text = stderr.getvalue()
+    grown = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak_before) * 1024
+    if failure is None and grown > MAX_GROWTH:
+        failure, detail = ("memory", args[0]), f"peak memory grew by {grown >> 20} MiB"
     if failure is None:
         lines = [line for line in text.splitlines() if line.strip()]
         errors = [line for line in lines if line.startswith("error:")]
