@@ -10,6 +10,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ import click
 from . import __version__, interrupt, render
 from .cli_patch import patch
 from .config import load_options
-from .errors import InvalidBinary, UsageError, WheelRepairError, malformed_binary
+from .errors import InvalidBinary, UsageError, WheelRepairError, malformed_binary, require_regular_file
 from .interrupt import Interrupted
 from .options import RepairOptions
 
@@ -217,6 +218,12 @@ def repair(
         except Interrupted:
             _stop_workers(pool)
             raise
+        except BrokenProcessPool:
+            _stop_workers(pool)
+            render.error(
+                "a -j worker process died (out of memory or killed?); run with -j 1 to see which wheel"
+            )
+            sys.exit(1)
         pool.shutdown()
         results = dict(zip(wheels, outcomes))
         _run_each(wheels, lambda w: _unwrap(results[w]), render.repair, as_json)
@@ -262,6 +269,7 @@ def needed(binary: Path, as_json: bool) -> None:
     from .formats import backend_for
 
     try:
+        require_regular_file(binary)
         try:
             data = binary.read_bytes()
         except OSError as err:

@@ -16,7 +16,14 @@ from rich.console import Console
 from rich.markup import escape
 
 from . import render
-from .errors import InvalidBinary, UsageError, WheelRepairError, malformed_binary
+from .errors import (
+    EditError,
+    InvalidBinary,
+    UsageError,
+    WheelRepairError,
+    malformed_binary,
+    require_regular_file,
+)
 from .formats import backend_for
 from .formats.base import PatchRequest
 
@@ -116,6 +123,7 @@ def patch(
             remove_rpath,
             force_rpath,
         )
+        require_regular_file(file)
         try:
             with open(file, "rb") as handle:
                 head = handle.read(64)
@@ -128,7 +136,11 @@ def patch(
         with malformed_binary(str(file)):
             if request != PatchRequest():
                 before = _identity(file)
-                backend.patch(file, request)
+                try:
+                    backend.patch(file, request)
+                except OSError as err:
+                    # The editors write a temporary file beside the original and rename it.
+                    raise EditError(f"cannot write: {err.strerror or err}", subject=str(file)) from None
                 changed = _identity(file) != before
             document: dict[str, object] = {"file": str(file), "format": backend.format, "changed": changed}
             if show or as_json or request == PatchRequest():

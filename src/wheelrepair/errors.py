@@ -7,7 +7,9 @@ bug and gets a traceback.
 from __future__ import annotations
 
 import logging
+import os
 import re
+import stat
 import struct
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -100,3 +102,14 @@ def malformed_binary(subject: str) -> Iterator[None]:
     except PARSE_ERRORS as err:
         logging.getLogger("wheelrepair").debug("parse error in %s", subject, exc_info=True)
         raise InvalidBinary(f"malformed binary ({type(err).__name__}: {err})", subject=subject) from None
+
+
+def require_regular_file(path: str | os.PathLike[str]) -> None:
+    """UsageError unless ``path`` is a regular file: a FIFO would block on open and a device
+    (``/dev/zero``) would be read without end."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as err:
+        raise UsageError(f"cannot read: {err.strerror}", subject=os.fspath(path)) from None
+    if not stat.S_ISREG(mode):
+        raise UsageError("not a regular file", subject=os.fspath(path))

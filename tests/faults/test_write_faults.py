@@ -124,3 +124,30 @@ def test_closed_stdout_ends_quietly(tmp_path: Path) -> None:
         os.close(write_end)
     assert result.returncode == 1
     assert result.stderr == ""
+
+
+def test_needed_and_patch_refuse_what_is_not_a_regular_file(tmp_path: Path) -> None:
+    """A FIFO would block on open and /dev/zero never ends: both are refused before reading."""
+    import os
+
+    fifo = tmp_path / "pipe.so"
+    os.mkfifo(fifo)
+    for args in (["needed", str(fifo)], ["patch", "--print", str(fifo)], ["needed", "/dev/zero"]):
+        result = wheelrepair(args)
+        assert result.returncode == 2, (args, result.stderr)
+        assert "not a regular file" in one_error_line(result.stderr)
+
+
+def test_patch_on_a_read_only_file_system(family_dir: Path, tmpfs: Callable[..., Path]) -> None:
+    import subprocess
+
+    mount = tmpfs("patch-ro", "1m")
+    target = mount / "libbar.so"
+    shutil.copyfile(family_dir / "libbar.so", target)
+    before = target.read_bytes()
+    subprocess.run(["mount", "-o", "remount,ro", str(mount)], check=True)
+    result = wheelrepair(["patch", str(target), "--set-rpath", "$ORIGIN/../a-much-longer-directory-name/lib"])
+    assert result.returncode == 1, result.stderr
+    line = one_error_line(result.stderr)
+    assert str(target) in line and "cannot write" in line
+    assert target.read_bytes() == before and everything(mount) == ["libbar.so"]

@@ -145,6 +145,8 @@ class WheelArchive:
         except MetadataError as err:
             raise InvalidWheel(str(err), subject=label) from None
         try:
+            if not stat.S_ISREG(os.stat(path).st_mode):
+                raise InvalidWheel("not a regular file", subject=label)
             fp: IO[bytes] = open(path, "rb")  # noqa: SIM115 - owned by the archive until close()
         except OSError as err:
             raise InvalidWheel(f"cannot open: {err.strerror or err}", subject=label) from None
