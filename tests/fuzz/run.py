@@ -3,9 +3,10 @@
     python -m tests.fuzz.run --seconds 600            # as long as asked (nox -s fuzz -- --seconds 600)
     python -m tests.fuzz.run --cases 300 --seed 1     # a fixed slice (what CI runs)
 
-Each case is one seed and a few deterministic mutations (tests/fuzz/mutate.py), tried as a bare file
-(needed, patch --print, patch with edits) and wrapped in a valid wheel (show, check, repair); one
-case in three mutates the zip records of the wheel instead. Failures (see driver.py) are grouped by
+Each case is one seed and a few deterministic mutations (tests/fuzz/mutate.py). Three cases in eight
+mutate the binary, tried as a bare file (needed, patch --print, patch with edits) and wrapped in a
+valid wheel (show, check, repair); two mutate the zip records of the wheel; three the text of its
+WHEEL, RECORD or METADATA inside an otherwise valid zip. Failures (see driver.py) are grouped by
 kind and the line that raised; each distinct one is printed with a reproducer and written to
 ``--crash-dir`` as JSON. Exit status 1 when any failure was found.
 """
@@ -19,6 +20,7 @@ import shutil
 import sys
 import tempfile
 import time
+import zipfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -60,15 +62,33 @@ def _patch_args(seed: Seed, path: Path) -> list[list[str]]:
     return edits
 
 
-def run_case(seed: Seed, mutations: tuple[Mutation, ...], on_zip: bool, work: Path, stats: Stats) -> None:
-    reproducer: dict[str, object] = {"seed": seed.name, "zip": on_zip, "mutations": [asdict(m) for m in mutations]}
+#: What a case mutates: the binary (then also run bare), the wheel's zip records, or the text of
+#: one dist-info file inside an otherwise valid zip.
+TARGETS = ("binary", "binary", "binary", "zip", "zip", "WHEEL", "RECORD", "METADATA")
+
+
+def _rezip(wheel: Path, name: str, mutations: tuple[Mutation, ...]) -> None:
+    """Rewrite ``wheel`` with the dist-info file ``name`` mutated (the zip itself stays valid)."""
+    with zipfile.ZipFile(wheel) as zf:
+        entries = [(info, zf.read(info)) for info in zf.infolist()]
+    with zipfile.ZipFile(wheel, "w", zipfile.ZIP_DEFLATED) as zf:
+        for info, data in entries:
+            if info.filename.endswith(f".dist-info/{name}"):
+                data = apply_all(data, mutations)
+            zf.writestr(info, data)
+
+
+def _dist_info_file(seed: Seed, name: str, work: Path) -> bytes:
+    with zipfile.ZipFile(seed.wheel(work / "probe")) as zf:
+        return zf.read(next(n for n in zf.namelist() if n.endswith(f".dist-info/{name}")))
+
+
+def run_case(seed: Seed, mutations: tuple[Mutation, ...], target: str, work: Path, stats: Stats) -> None:
+    reproducer: dict[str, object] = {"seed": seed.name, "target": target, "mutations": [asdict(m) for m in mutations]}
     lib_args = [arg for d in seed.lib_path for arg in ("--lib-path", d)]
     case = Path(tempfile.mkdtemp(dir=work))
     try:
-        if on_zip:
-            wheel = seed.wheel(case / "src")
-            wheel.write_bytes(apply_all(wheel.read_bytes(), mutations))
-        else:
+        if target == "binary":
             data = apply_all(seed.binary, mutations)
             bare = case / Path(seed.member).name
             bare.write_bytes(data)
@@ -78,6 +98,12 @@ def run_case(seed: Seed, mutations: tuple[Mutation, ...], on_zip: bool, work: Pa
                 bare.write_bytes(data)
                 stats.note(run(args), reproducer)
             wheel = seed.wheel(case / "src", data)
+        else:
+            wheel = seed.wheel(case / "src")
+            if target == "zip":
+                wheel.write_bytes(apply_all(wheel.read_bytes(), mutations))
+            else:
+                _rezip(wheel, target, mutations)
         stats.note(run(["show", str(wheel), *lib_args], watch=wheel), reproducer)
         stats.note(run(["check", str(wheel)], watch=wheel), reproducer)
         out = case / "out"
@@ -92,19 +118,24 @@ def fuzz(seeds: Sequence[Seed], *, seed: int, seconds: float | None, cases: int 
     stats = Stats()
     work.mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + seconds if seconds is not None else None
+    texts: dict[tuple[str, str], bytes] = {}
     while True:
         if cases is not None and stats.cases >= cases:
             break
         if deadline is not None and time.monotonic() >= deadline:
             break
         chosen = seeds[stats.cases % len(seeds)]
-        on_zip = rng.random() < 1 / 3
-        if on_zip:
-            data = chosen.wheel(work / "probe").read_bytes()
-            mutations = zip_mutations(rng, data)
-        else:
+        target = rng.choice(TARGETS)
+        if target == "binary":
             mutations = binary_mutations(rng, chosen.binary, chosen.hot)
-        run_case(chosen, mutations, on_zip, work, stats)
+        elif target == "zip":
+            mutations = zip_mutations(rng, chosen.wheel(work / "probe").read_bytes())
+        else:
+            if (chosen.name, target) not in texts:
+                texts[chosen.name, target] = _dist_info_file(chosen, target, work)
+            text = texts[chosen.name, target]
+            mutations = binary_mutations(rng, text, ((0, len(text)),))
+        run_case(chosen, mutations, target, work, stats)
     return stats
 
 
