@@ -36,3 +36,20 @@ def test_jobs_give_the_same_bytes_as_one_job(tmp_path: Path, family_dir: Path) -
         outputs[jobs] = {name: (out / name).read_bytes() for name in everything(out)}
     assert len(outputs["1"]) == 5
     assert outputs["3"] == outputs["1"]
+
+
+def test_racing_copies_of_an_already_repaired_wheel(case: Case, tmp_path: Path) -> None:
+    """A wheel that needs no change is copied; racing copies each use their own temporary file."""
+    first = tmp_path / "first"
+    assert wheelrepair(case.repair_args(first)).returncode == 0
+    (name,) = everything(first)
+    repaired = first / name
+    out = tmp_path / "out"
+    args = ["repair", str(repaired), "-w", str(out)]
+    for _ in range(3):
+        racers = [start(args, {}) for _ in range(3)]
+        for racer in racers:
+            _, stderr = racer.communicate(timeout=120)
+            assert racer.returncode == 0, stderr
+        assert everything(out) == [name]
+        assert (out / name).read_bytes() == repaired.read_bytes()
