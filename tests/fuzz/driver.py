@@ -3,7 +3,8 @@
 A case passes when the command exits 0, 1 or 2, an error is one line on stderr, the input is left as
 it was, and the output directory holds nothing but whole wheels. Anything else is a failure: an
 exception that is not ours (a traceback for the user), a hang past the time limit, a blow-up in
-memory, a multi-line error, a changed input or a left-over temporary file.
+memory, a multi-line error, a changed input or a left-over temporary file; a command slower than
+``SLOW_SECONDS`` or whose peak memory grows by ``MAX_GROWTH`` counts as a hang or blow-up too.
 """
 
 from __future__ import annotations
@@ -29,6 +30,11 @@ from wheelrepair.wheel.archive import WheelArchive
 #: A case whose peak memory grows by more than this (seeds are a few KiB) took a header's word for
 #: a size or count.
 MAX_GROWTH = 256 << 20
+
+
+#: Seeds are a few KiB and a command on one takes a tenth of a second: one taking this long does
+#: work a header asked for rather than work the file needs.
+SLOW_SECONDS = 10.0
 
 
 class Hang(BaseException):
@@ -130,6 +136,8 @@ def run(
     seconds = time.perf_counter() - start
     text = stderr.getvalue()
     grown = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak_before) * 1024
+    if failure is None and seconds > SLOW_SECONDS:
+        failure, detail = ("slow", args[0]), f"took {seconds:.1f} s"
     if failure is None and grown > MAX_GROWTH:
         failure, detail = ("memory", args[0]), f"peak memory grew by {grown >> 20} MiB"
     if failure is None:
