@@ -45,10 +45,10 @@ def size_text(size: int | None) -> str:
 def _label(edge: Mapping[str, Any], sizes: Mapping[str, int | None]) -> str:
     action = edge["action"]
     style = _STYLE.get(action, "")
-    text = f"{edge['name']}  [{style}]{action}[/]"
+    text = f"{escape(edge['name'])}  [{style}]{action}[/]"
     path = edge.get("path")
     if path and path != edge["name"]:
-        text += f"  [dim]{path}[/]"
+        text += f"  [dim]{escape(path)}[/]"
     if action == "vendor" and path is not None and path in sizes:
         text += f"  {size_text(sizes[path])}"
     if edge.get("weak"):
@@ -59,7 +59,7 @@ def _label(edge: Mapping[str, Any], sizes: Mapping[str, int | None]) -> str:
 
 
 def show(report: Mapping[str, Any]) -> None:
-    title = f"[bold]{report['wheel']}[/]"
+    title = f"[bold]{escape(report['wheel'])}[/]"
     if report.get("platform"):
         title += f"  ({report['platform']})"
     tree = Tree(title)
@@ -77,14 +77,16 @@ def show(report: Mapping[str, Any]) -> None:
                 grow(node, path, seen | {path})
 
     for binary in report.get("binaries", []):
-        branch = tree.add(f"[bold]{binary['path']}[/]  [dim]{binary['arch']}, {size_text(binary['size'])}[/]")
+        branch = tree.add(
+            f"[bold]{escape(binary['path'])}[/]  [dim]{escape(binary['arch'])}, {size_text(binary['size'])}[/]"
+        )
         grow(branch, binary["path"], frozenset({binary["path"]}))
     if not report.get("binaries"):
         tree.add("[dim]no binaries for its platform[/]")
     stdout.print(tree)
     _verdict(report)
     if report.get("config_file"):
-        stdout.print(f"[dim]options from {report['config_file']}[/]")
+        stdout.print(f"[dim]options from {escape(report['config_file'])}[/]")
 
 
 def _verdict(report: Mapping[str, Any]) -> None:
@@ -104,7 +106,7 @@ def _verdict(report: Mapping[str, Any]) -> None:
     else:
         stdout.print("Best tag after repair: [bold red]none[/]")
     for warning in verdict.get("warnings", []):
-        stdout.print(f"[yellow]warning:[/] {warning}")
+        stdout.print(f"[yellow]warning:[/] {escape(warning)}")
     rejected = verdict.get("rejected", [])
     if rejected:
         table = Table("more compatible tag", "ruled out by", box=None, show_header=True, pad_edge=False)
@@ -113,41 +115,43 @@ def _verdict(report: Mapping[str, Any]) -> None:
             text = "; ".join(f"{r['binary']}: {r['detail']}" for r in reasons[:3])
             if len(reasons) > 3:
                 text += f"; and {len(reasons) - 3} more"
-            table.add_row(rejection["tag"], text)
+            table.add_row(rejection["tag"], escape(text))
         stdout.print(table)
     if verdict.get("error"):
-        stdout.print(f"[bold red]{verdict['error']}[/]")
+        stdout.print(f"[bold red]{escape(verdict['error'])}[/]")
 
 
 def check(report: Mapping[str, Any]) -> None:
     if report["ok"]:
-        stdout.print(f"{report['wheel']}: [green]ok[/] (self-contained, tags hold)")
+        stdout.print(f"{escape(report['wheel'])}: [green]ok[/] (self-contained, tags hold)")
     else:
         for problem in report["problems"]:
-            stdout.print(f"[red]{problem}[/]")
+            stdout.print(f"[red]{escape(problem)}[/]")
 
 
 def repair(report: Mapping[str, Any]) -> None:
     if not report["changed"]:
-        stdout.print(f"{report['wheel']}: already self-contained, nothing to change -> {report['output']}")
+        stdout.print(
+            escape(f"{report['wheel']}: already self-contained, nothing to change -> {report['output']}")
+        )
         return
     vendored = report.get("vendored", [])
-    stdout.print(f"{report['wheel']} -> [bold]{report['output']}[/]")
+    stdout.print(f"{escape(report['wheel'])} -> [bold]{escape(report['output'])}[/]")
     stdout.print(f"  tags: {', '.join(report.get('tags', []))}")
     for item in vendored:
-        stdout.print(f"  vendored {item['name']} from {item['source']} as {item['dest']}")
+        stdout.print(escape(f"  vendored {item['name']} from {item['source']} as {item['dest']}"))
     for name in report.get("excluded", []):
-        stdout.print(f"  [cyan]excluded[/] {name} (stays external)")
+        stdout.print(f"  [cyan]excluded[/] {escape(name)} (stays external)")
     for warning in report.get("warnings", []):
-        stderr.print(f"[yellow]warning:[/] {warning}")
+        stderr.print(f"[yellow]warning:[/] {escape(warning)}")
 
 
 def needed(rows: Mapping[str, Any]) -> None:
     for key in ("soname", "install_name", "export_name", "arch", "interpreter", "min_os"):
         if rows.get(key):
-            stdout.print(f"{key}: {rows[key]}")
+            stdout.print(escape(f"{key}: {rows[key]}"))
     for name in rows.get("needed", []):
-        stdout.print(name)
+        stdout.print(escape(name))
 
 
 def policies(rows: Sequence[Mapping[str, Any]]) -> None:

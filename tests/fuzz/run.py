@@ -3,10 +3,10 @@
     python -m tests.fuzz.run --seconds 600            # as long as asked (nox -s fuzz -- --seconds 600)
     python -m tests.fuzz.run --cases 300 --seed 1     # a fixed slice (what CI runs)
 
-Each case is one seed and a few deterministic mutations (tests/fuzz/mutate.py). Three cases in eight
+Each case is one seed and a few deterministic mutations (tests/fuzz/mutate.py). Three cases in nine
 mutate the binary, tried as a bare file (needed, patch --print, patch with edits) and wrapped in a
 valid wheel (show, check, repair); two mutate the zip records of the wheel; three the text of its
-WHEEL, RECORD or METADATA inside an otherwise valid zip. Failures (see driver.py) are grouped by
+WHEEL, RECORD or METADATA inside an otherwise valid zip; one gives the binary a hostile member name. Failures (see driver.py) are grouped by
 kind and the line that raised; each distinct one is printed with a reproducer and written to
 ``--crash-dir`` as JSON. Exit status 1 when any failure was found.
 """
@@ -64,7 +64,16 @@ def _patch_args(seed: Seed, path: Path) -> list[list[str]]:
 
 #: What a case mutates: the binary (then also run bare), the wheel's zip records, or the text of
 #: one dist-info file inside an otherwise valid zip.
-TARGETS = ("binary", "binary", "binary", "zip", "zip", "WHEEL", "RECORD", "METADATA")
+TARGETS = ("binary", "binary", "binary", "zip", "zip", "WHEEL", "RECORD", "METADATA", "name")
+#: Pieces of hostile member names: markup (rich's and others'), quoting, separators, controls,
+#: bidirectional marks, non-ASCII.
+NAME_PIECES = ("a", ".", "[", "]", "[/]", "[bold]", "[/bold]", "[link=x]", ":", ",", '"', "'", "%s", "{}", "\t",
+               "\x7f", "\u202e", "\u00e9", "\u4e2d", " ", "\\x00", "$ORIGIN", "@rpath")  # fmt: skip
+
+
+def member_name(rng: random.Random) -> str:
+    """A member path for the binary that no build backend would write, but a zip can hold."""
+    return "demo/" + "".join(rng.choice(NAME_PIECES) for _ in range(rng.randrange(1, 8))) + ".so"
 
 
 def _rezip(wheel: Path, name: str, mutations: tuple[Mutation, ...]) -> None:
@@ -83,8 +92,12 @@ def _dist_info_file(seed: Seed, name: str, work: Path) -> bytes:
         return zf.read(next(n for n in zf.namelist() if n.endswith(f".dist-info/{name}")))
 
 
-def run_case(seed: Seed, mutations: tuple[Mutation, ...], target: str, work: Path, stats: Stats) -> None:
+def run_case(
+    seed: Seed, mutations: tuple[Mutation, ...], target: str, work: Path, stats: Stats, name: str | None = None
+) -> None:
     reproducer: dict[str, object] = {"seed": seed.name, "target": target, "mutations": [asdict(m) for m in mutations]}
+    if name is not None:
+        reproducer["member"] = name
     lib_args = [arg for d in seed.lib_path for arg in ("--lib-path", d)]
     case = Path(tempfile.mkdtemp(dir=work))
     try:
@@ -98,6 +111,8 @@ def run_case(seed: Seed, mutations: tuple[Mutation, ...], target: str, work: Pat
                 bare.write_bytes(data)
                 stats.note(run(args), reproducer)
             wheel = seed.wheel(case / "src", data)
+        elif target == "name":
+            wheel = seed.wheel(case / "src", member=name)
         else:
             wheel = seed.wheel(case / "src")
             if target == "zip":
@@ -126,7 +141,10 @@ def fuzz(seeds: Sequence[Seed], *, seed: int, seconds: float | None, cases: int 
             break
         chosen = seeds[stats.cases % len(seeds)]
         target = rng.choice(TARGETS)
-        if target == "binary":
+        name = None
+        if target == "name":
+            name, mutations = member_name(rng), ()
+        elif target == "binary":
             mutations = binary_mutations(rng, chosen.binary, chosen.hot)
         elif target == "zip":
             mutations = zip_mutations(rng, chosen.wheel(work / "probe").read_bytes())
@@ -135,7 +153,7 @@ def fuzz(seeds: Sequence[Seed], *, seed: int, seconds: float | None, cases: int 
                 texts[chosen.name, target] = _dist_info_file(chosen, target, work)
             text = texts[chosen.name, target]
             mutations = binary_mutations(rng, text, ((0, len(text)),))
-        run_case(chosen, mutations, target, work, stats)
+        run_case(chosen, mutations, target, work, stats, name)
     return stats
 
 

@@ -28,9 +28,10 @@ class Seed:
     #: (offset, length) of the structures the readers and editors parse, where mutations aim.
     hot: tuple[tuple[int, int], ...] = ()
 
-    def wheel(self, out_dir: Path, binary: bytes | None = None) -> Path:
-        """A valid wheel (RECORD matching) holding ``binary`` (default: the seed's own bytes)."""
-        files = {"demo/__init__.py": b"", self.member: self.binary if binary is None else binary}
+    def wheel(self, out_dir: Path, binary: bytes | None = None, member: str | None = None) -> Path:
+        """A valid wheel (RECORD matching) holding ``binary`` (default: the seed's own bytes) at
+        ``member`` (default: the seed's member path)."""
+        files = {"demo/__init__.py": b"", member or self.member: self.binary if binary is None else binary}
         return make_wheel(out_dir, files, tag=self.tag)
 
 

@@ -42,6 +42,8 @@ CASES = {
     "version-needed": (b"PK\x01\x02", "version", 189, "needs zip version 18.9 to extract"),
     # zipfile: NotImplementedError("compressed patched data (flag bit 5)") when the member is read.
     "patched-data-flag": (b"PK\x01\x02", "flags", 0x20, "compressed patched data"),
+    # zipfile: NotImplementedError("strong encryption (flag bit 6)") when the member is read.
+    "strong-encryption-flag": (b"PK\x01\x02", "flags", 0x40, "strong encryption"),
     # zipfile: BadZipFile quoting 64 KiB of "file name" from the local header, which rich then
     # parsed as markup (MarkupError) while printing the error.
     "local-name-length": (b"PK\x03\x04", "name_len", 0xFFFF, "does not match the central directory"),
@@ -75,3 +77,20 @@ def test_hostile_member_name_is_printed_literally(tmp_path: Path) -> None:
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("member", ["demo/[/].so", "demo/%s\u202e[/bold]$ORIGIN.so", "demo/[red]x[/red].so"])
+def test_member_names_with_markup_are_shown_literally(seeds: dict[str, Seed], tmp_path: Path, member: str) -> None:
+    """The fuzzer's hostile names: a valid wheel whose binary is called ``demo/[/].so`` made show and
+    check end in rich's MarkupError; ``[red]x[/red]`` was silently shown as ``x``."""
+    seed = seeds.get("elf-libbar") or next(iter(seeds.values()))
+    wheel = seed.wheel(tmp_path / "in", member=member)
+    lib_path = [arg for d in seed.lib_path for arg in ("--lib-path", d)]
+    show = run("show", str(wheel), *lib_path)
+    assert show.returncode == 0, show.stderr
+    assert member in show.stdout
+    check = run("check", str(wheel))
+    assert check.returncode == 1 and "Traceback" not in check.stderr, check.stderr
+    assert member in check.stdout
+    repair = run("repair", str(wheel), "-w", str(tmp_path / "out"), *lib_path)
+    assert repair.returncode == 0 and "Traceback" not in repair.stderr, repair.stderr

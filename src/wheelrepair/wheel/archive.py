@@ -66,6 +66,7 @@ ZIP_ERRORS: tuple[type[BaseException], ...] = (
 MAX_EXTRACT_VERSION = 63
 #: General-purpose flag bit 5: "compressed patched data", which no installer can read.
 _FLAG_PATCHED = 0x20
+_FLAG_STRONG_ENCRYPTION = 0x40
 
 #: Compression methods zipfile can decompress: stored, deflate, bzip2, lzma.
 _METHODS = frozenset({zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA})
@@ -455,6 +456,8 @@ def _check_entries(zf: zipfile.ZipFile, file_size: int) -> dict[str, zipfile.Zip
         seen.add(name)
         if info.flag_bits & _FLAG_ENCRYPTED:
             raise MetadataError(f"member {name!r} is encrypted")
+        if info.flag_bits & _FLAG_STRONG_ENCRYPTION:
+            raise MetadataError(f"member {name!r} is encrypted (strong encryption, flag bit 6)")
         if info.flag_bits & _FLAG_PATCHED:
             raise MetadataError(f"member {name!r} is marked as compressed patched data (flag bit 5)")
         if info.compress_type not in _METHODS:
