@@ -31,3 +31,10 @@ def benchmarks(session: nox.Session) -> None:
     session.install("-e", ".[test,bench]")
     for script in ("bench_show.py", "bench_repair.py", "bench_patch.py", "bench_wheel_copy.py"):
         session.run("python", f"benchmarks/{script}")
+
+
+@nox.session
+def fuzz(session: nox.Session) -> None:
+    """The mutation fuzzer for as long as asked: ``nox -s fuzz -- --seconds 600 [--seed N]``."""
+    session.install("-e", ".[test]")
+    session.run("python", "-m", "tests.fuzz.run", *(session.posargs or ["--seconds", "60"]))

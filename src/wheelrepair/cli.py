@@ -11,15 +11,17 @@ import re
 import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
 import click
 
-from . import __version__, progress, render
+from . import __version__, interrupt, progress, render
 from .cli_patch import patch
 from .config import load_options
-from .errors import InvalidBinary, UsageError, WheelRepairError
+from .errors import InvalidBinary, UsageError, WheelRepairError, malformed_binary, require_regular_file
+from .interrupt import Interrupted
 from .options import RepairOptions
 
 _CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -92,12 +94,29 @@ def _setup_logging(verbose: int) -> None:
     logger.setLevel(level)
 
 
-@click.group(context_settings=_CONTEXT)
+class _Group(click.Group):
+    """The command group; a SIGINT or SIGTERM ends any command with one line and 128 + signal."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except Interrupted as stop:
+            render.error(f"interrupted by {stop}; no partial output was left behind")
+            sys.exit(stop.exit_code)
+        except BrokenPipeError:
+            # stdout went away (``wheelrepair show x.whl | head``): stop quietly, as `cat` does.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            sys.exit(1)
+
+
+@click.group(cls=_Group, context_settings=_CONTEXT)
 @click.version_option(__version__, prog_name="wheelrepair")
 @click.option("-v", "--verbose", count=True, help="More detail on stderr (repeat for debug output).")
 def main(verbose: int) -> None:
     """Make binary wheels self-contained on Linux, macOS and Windows, from any host."""
     _setup_logging(verbose)
+    interrupt.install()
 
 
 def _wheels_argument(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -384,8 +403,19 @@ def repair(
         dedupe=dedupe,
     )
     if options.jobs > 1 and len(wheels) > 1:
-        with ProcessPoolExecutor(max_workers=options.jobs) as pool:
+        pool = ProcessPoolExecutor(max_workers=options.jobs, initializer=interrupt.install_worker)
+        try:
             outcomes = list(pool.map(_repair_one, wheels, [wheel_dir] * len(wheels), [options] * len(wheels)))
+        except Interrupted:
+            _stop_workers(pool)
+            raise
+        except BrokenProcessPool:
+            _stop_workers(pool)
+            render.error(
+                "a -j worker process died (out of memory or killed?); run with -j 1 to see which wheel"
+            )
+            sys.exit(1)
+        pool.shutdown()
         results = dict(zip(wheels, outcomes))
         _run_each(wheels, lambda w: _unwrap(results[w]), render.repair, as_json)
     else:
@@ -397,9 +427,23 @@ def _repair_one(wheel: Path, wheel_dir: Path, options: RepairOptions) -> dict[st
     from . import repair_wheel
 
     try:
-        return repair_wheel(wheel, wheel_dir, options)
+        with interrupt.task():
+            return repair_wheel(wheel, wheel_dir, options)
     except WheelRepairError as err:
         return err
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    """Stop -j workers at once: each was forked with our signal handlers, so SIGTERM makes it
+    unwind and remove its temporary files before it exits; wait for that."""
+    # The executor offers no public way to stop running tasks before Python 3.14.
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        if process.is_alive():
+            process.terminate()
+    for process in processes:
+        process.join(timeout=30)
 
 
 def _unwrap(outcome: dict[str, Any] | WheelRepairError) -> dict[str, Any]:
@@ -451,6 +495,7 @@ def needed(binary: Path, as_json: bool) -> None:
     from .formats import backend_for
 
     try:
+        require_regular_file(binary)
         try:
             data = binary.read_bytes()
         except OSError as err:
@@ -458,7 +503,8 @@ def needed(binary: Path, as_json: bool) -> None:
         backend = backend_for(data[:64])
         if backend is None:
             raise InvalidBinary("not an ELF, Mach-O or PE file", subject=str(binary))
-        parsed = backend.read(data, str(binary))
+        with malformed_binary(str(binary)):
+            parsed = backend.read(data, str(binary))
     except WheelRepairError as err:
         render.error(str(err))
         sys.exit(err.exit_code)

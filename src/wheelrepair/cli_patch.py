@@ -16,7 +16,14 @@ from rich.console import Console
 from rich.markup import escape
 
 from . import render
-from .errors import InvalidBinary, UsageError, WheelRepairError
+from .errors import (
+    EditError,
+    InvalidBinary,
+    UsageError,
+    WheelRepairError,
+    malformed_binary,
+    require_regular_file,
+)
 from .formats import backend_for
 from .formats.base import PatchRequest
 
@@ -116,6 +123,7 @@ def patch(
             remove_rpath,
             force_rpath,
         )
+        require_regular_file(file)
         try:
             with open(file, "rb") as handle:
                 head = handle.read(64)
@@ -125,13 +133,18 @@ def patch(
         if backend is None:
             raise InvalidBinary("not an ELF, Mach-O or PE file", subject=str(file))
         changed = False
-        if request != PatchRequest():
-            before = _identity(file)
-            backend.patch(file, request)
-            changed = _identity(file) != before
-        document: dict[str, object] = {"file": str(file), "format": backend.format, "changed": changed}
-        if show or as_json or request == PatchRequest():
-            document.update(backend.describe(file.read_bytes(), str(file)))
+        with malformed_binary(str(file)):
+            if request != PatchRequest():
+                before = _identity(file)
+                try:
+                    backend.patch(file, request)
+                except OSError as err:
+                    # The editors write a temporary file beside the original and rename it.
+                    raise EditError(f"cannot write: {err.strerror or err}", subject=str(file)) from None
+                changed = _identity(file) != before
+            document: dict[str, object] = {"file": str(file), "format": backend.format, "changed": changed}
+            if show or as_json or request == PatchRequest():
+                document.update(backend.describe(file.read_bytes(), str(file)))
     except WheelRepairError as err:
         render.error(str(err))
         sys.exit(err.exit_code)

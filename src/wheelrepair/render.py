@@ -47,10 +47,10 @@ def size_text(size: int | None) -> str:
 def _label(edge: Mapping[str, Any], sizes: Mapping[str, int | None]) -> str:
     action = edge["action"]
     style = _STYLE.get(action, "")
-    text = f"{edge['name']}  [{style}]{action}[/]"
+    text = f"{escape(edge['name'])}  [{style}]{action}[/]"
     path = edge.get("path")
     if path and path != edge["name"]:
-        text += f"  [dim]{path}[/]"
+        text += f"  [dim]{escape(path)}[/]"
     if action == "vendor" and path is not None and path in sizes:
         text += f"  {size_text(sizes[path])}"
     if edge.get("provider"):
@@ -65,9 +65,9 @@ def _label(edge: Mapping[str, Any], sizes: Mapping[str, int | None]) -> str:
 
 
 def show(report: Mapping[str, Any]) -> None:
-    title = f"[bold]{report['wheel']}[/]"
+    title = f"[bold]{escape(report['wheel'])}[/]"
     if report.get("platform"):
-        title += f"  ({report['platform']})"
+        title += f"  ({escape(report['platform'])})"
     tree = Tree(title)
     edges: Sequence[Mapping[str, Any]] = report.get("edges", [])
     children: dict[str, list[Mapping[str, Any]]] = {}
@@ -86,7 +86,8 @@ def show(report: Mapping[str, Any]) -> None:
         minimums = binary.get("min_os_by_arch") or {}
         macos = (", macOS " + ", ".join(f"{a} {v}" for a, v in minimums.items())) if minimums else ""
         branch = tree.add(
-            f"[bold]{binary['path']}[/]  [dim]{binary['arch']}, {size_text(binary['size'])}{macos}[/]"
+            f"[bold]{escape(binary['path'])}[/]  [dim]{escape(binary['arch'])}, {size_text(binary['size'])}"
+            f"{escape(macos)}[/]"
         )
         grow(branch, binary["path"], frozenset({binary["path"]}))
     if "--include" in children:  # libraries asked for with --include, linked by no binary
@@ -99,7 +100,7 @@ def show(report: Mapping[str, Any]) -> None:
         stdout.print(f"[yellow]warning:[/] {escape(problem)}")
     _size(report)
     if report.get("config_file"):
-        stdout.print(f"[dim]options from {report['config_file']}[/]")
+        stdout.print(f"[dim]options from {escape(report['config_file'])}[/]")
 
 
 def _verdict(report: Mapping[str, Any]) -> None:
@@ -115,11 +116,11 @@ def _verdict(report: Mapping[str, Any]) -> None:
     if tag:
         also = [t for t in verdict.get("tags", []) if t != tag and t not in tag.split(".")]
         extra = f" (also {', '.join(also)})" if also else ""
-        stdout.print(f"Best tag after repair: [bold green]{tag}[/]{extra}")
+        stdout.print(f"Best tag after repair: [bold green]{escape(tag)}[/]{escape(extra)}")
     else:
         stdout.print("Best tag after repair: [bold red]none[/]")
     for warning in verdict.get("warnings", []):
-        stdout.print(f"[yellow]warning:[/] {warning}")
+        stdout.print(f"[yellow]warning:[/] {escape(warning)}")
     rejected = verdict.get("rejected", [])
     if rejected:
         table = Table("more compatible tag", "ruled out by", box=None, show_header=True, pad_edge=False)
@@ -128,10 +129,10 @@ def _verdict(report: Mapping[str, Any]) -> None:
             text = "; ".join(f"{r['binary']}: {r['detail']}" for r in reasons[:3])
             if len(reasons) > 3:
                 text += f"; and {len(reasons) - 3} more"
-            table.add_row(rejection["tag"], text)
+            table.add_row(escape(rejection["tag"]), escape(text))
         stdout.print(table)
     if verdict.get("error"):
-        stdout.print(f"[bold red]{verdict['error']}[/]")
+        stdout.print(f"[bold red]{escape(verdict['error'])}[/]")
 
 
 def _size(report: Mapping[str, Any]) -> None:
@@ -146,7 +147,7 @@ def _size(report: Mapping[str, Any]) -> None:
         )
     stdout.print(line)
     for copies in size["copies"]:
-        names = ", ".join(copies["members"])
+        names = escape(", ".join(copies["members"]))
         stdout.print(
             f"[yellow]identical copies[/] ({size_text(copies['size'])} each, "
             f"{size_text(copies['wasted'])} wasted): {names}"
@@ -162,45 +163,50 @@ def _size(report: Mapping[str, Any]) -> None:
 
 def check(report: Mapping[str, Any]) -> None:
     if report["ok"]:
-        stdout.print(f"{report['wheel']}: [green]ok[/] (self-contained, tags hold)")
+        stdout.print(f"{escape(report['wheel'])}: [green]ok[/] (self-contained, tags hold)")
     else:
         for problem in report["problems"]:
-            stdout.print(f"[red]{problem}[/]")
+            stdout.print(f"[red]{escape(problem)}[/]")
 
 
 def repair(report: Mapping[str, Any]) -> None:
     if not report["changed"]:
-        stdout.print(f"{report['wheel']}: already self-contained, nothing to change -> {report['output']}")
+        stdout.print(
+            escape(f"{report['wheel']}: already self-contained, nothing to change -> {report['output']}")
+        )
         return
     vendored = report.get("vendored", [])
-    stdout.print(f"{report['wheel']} -> [bold]{report['output']}[/]")
-    stdout.print(f"  tags: {', '.join(report.get('tags', []))}")
+    stdout.print(f"{escape(report['wheel'])} -> [bold]{escape(report['output'])}[/]")
+    stdout.print(f"  tags: {escape(', '.join(report.get('tags', [])))}")
     for move in report.get("moved_scripts", []):
-        stdout.print(f"  moved {move['from']} to {move['to']} (a launcher runs it from scripts/)")
+        stdout.print(escape(f"  moved {move['from']} to {move['to']} (a launcher runs it from scripts/)"))
     for item in vendored:
-        stdout.print(f"  vendored {item['name']} from {item['source']} as {item['dest']}")
+        stdout.print(escape(f"  vendored {item['name']} from {item['source']} as {item['dest']}"))
     for name in report.get("excluded", []):
-        stdout.print(f"  [cyan]excluded[/] {name} (stays external)")
+        stdout.print(f"  [cyan]excluded[/] {escape(name)} (stays external)")
     for item in report.get("provided", []):
-        stdout.print(f"  [blue]provided[/] {item['name']} by {item['provider']} ({item['path']})")
+        stdout.print(
+            f"  [blue]provided[/] {escape(item['name'])} by {escape(item['provider'] or '')} "
+            f"({escape(item['path'] or '')})"
+        )
     for item in report.get("drivers", []):
-        stdout.print(f"  [cyan]driver[/] {item['name']}: {escape(item['note'] or '')}")
+        stdout.print(f"  [cyan]driver[/] {escape(item['name'])}: {escape(item['note'] or '')}")
     for requirement in report.get("added_requires", []):
         stdout.print(f"  added Requires-Dist: {escape(requirement)}")
     for warning in report.get("warnings", []):
-        stderr.print(f"[yellow]warning:[/] {warning}")
+        stderr.print(f"[yellow]warning:[/] {escape(warning)}")
 
 
 def merge(report: Mapping[str, Any]) -> None:
     first, second = (path.rsplit("/", 1)[-1] for path in report["inputs"])
-    stdout.print(f"{first} + {second} -> [bold]{report['output']}[/]")
-    stdout.print(f"  tags: {', '.join(report['tags'])}")
+    stdout.print(f"{escape(first)} + {escape(second)} -> [bold]{escape(report['output'])}[/]")
+    stdout.print(f"  tags: {escape(', '.join(report['tags']))}")
     for member in report.get("fused", []):
-        stdout.print(f"  fused {member}")
+        stdout.print(f"  fused {escape(member)}")
     for member in report.get("added", []):
-        stdout.print(f"  added {member}")
+        stdout.print(f"  added {escape(member)}")
     for warning in report.get("warnings", []):
-        stderr.print(f"[yellow]warning:[/] {warning}")
+        stderr.print(f"[yellow]warning:[/] {escape(warning)}")
 
 
 def needed(rows: Mapping[str, Any]) -> None:
@@ -208,11 +214,11 @@ def needed(rows: Mapping[str, Any]) -> None:
     for key in ("soname", "install_name", "export_name", "arch", "interpreter", "min_os"):
         if key == "min_os" and len(by_arch) > 1:
             # a fat file: each slice has its own minimum, and the tag follows each
-            stdout.print("min_os: " + ", ".join(f"{arch} {version}" for arch, version in by_arch.items()))
+            stdout.print(escape("min_os: " + ", ".join(f"{arch} {version}" for arch, version in by_arch.items())))
         elif rows.get(key):
-            stdout.print(f"{key}: {rows[key]}")
+            stdout.print(escape(f"{key}: {rows[key]}"))
     for name in rows.get("needed", []):
-        stdout.print(name)
+        stdout.print(escape(name))
 
 
 def policies(rows: Sequence[Mapping[str, Any]]) -> None:
@@ -254,4 +260,5 @@ class ProgressBars:
 
 
 def error(message: str) -> None:
-    stderr.print(f"[bold red]error:[/] {message}", markup=True, highlight=False)
+    # Messages quote file and member names, which may hold anything, brackets included.
+    stderr.print(f"[bold red]error:[/] {escape(message)}", markup=True, highlight=False)

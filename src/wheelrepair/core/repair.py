@@ -6,7 +6,9 @@ before it is given its final name. Nothing here knows which binary format it is 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import errno
 import logging
 import mmap
 import os
@@ -22,7 +24,18 @@ from pathlib import Path
 from typing import cast
 
 from .. import __version__
-from ..errors import InvalidBinary, MissingDependency, NotRepairable, PolicyViolation, UsageError
+from ..errors import (
+    PARSE_ERRORS,
+    InvalidBinary,
+    InvalidWheel,
+    MissingDependency,
+    NotRepairable,
+    OutputError,
+    PolicyViolation,
+    UsageError,
+    WheelRepairError,
+    malformed_binary,
+)
 from ..formats import backend_named
 from ..formats.base import Backend, ByteSource, Resolver, SearchContext
 from ..model import INCLUDED, Action, Binary, Dependency, DependencyGraph, RepairPlan, Verdict
@@ -242,6 +255,9 @@ class _HostReader:
             return self._backend.read(data, path)
         except (OSError, InvalidBinary):
             return None
+        except PARSE_ERRORS:
+            # A damaged host file is not the library the loader would take either.
+            return None
 
 
 def _unresolved(graph: DependencyGraph) -> list[Dependency]:
@@ -371,17 +387,18 @@ def repair(path: Path, out_dir: Path, options: RepairOptions) -> RepairResult:
         except OSError as err:
             raise UsageError(f"cannot write to {out_dir}: {err.strerror or err}", subject=name) from None
         output = out_dir / new_name
+        if output.is_dir():
+            raise UsageError(f"the output path {output} is a directory", subject=name)
         dropped = tuple(dedupe(archive, analysis.graph)) if options.dedupe else ()
         if plan.changes_nothing and new_name == name and not dropped and not archive.stale_record:
             if output.resolve() != Path(path).resolve():
-                _copy_atomically(Path(path), output)
+                with _writing(out_dir, name, archive.identity[2]):
+                    _copy_atomically(archive, output)
             return RepairResult(analysis, plan, output, changed=False, tags=tuple(tags))
-        with (
-            tempfile.TemporaryDirectory(prefix="wheelrepair-") as scratch,
-            tempfile.TemporaryDirectory(prefix=".wheelrepair-", dir=out_dir) as staging,
-        ):
-            replace, add = _apply(plan, archive, backend, Path(scratch))
-            replace, add = apply_moves(moves, replace, add, archive.read)
+        with tempfile.TemporaryDirectory(prefix="wheelrepair-") as scratch:
+            with _writing(Path(scratch).parent, name, 0, scratch=True):
+                replace, add = _apply(plan, archive, backend, Path(scratch))
+                replace, add = apply_moves(moves, replace, add, archive.read)
             removed = frozenset(member for member, _ in dropped)
             for member in removed:
                 replace.pop(member, None)
@@ -394,21 +411,29 @@ def repair(path: Path, out_dir: Path, options: RepairOptions) -> RepairResult:
                 (replace if sbom[0] in archive.members else add)[sbom[0]] = sbom[1]
                 if sbom[0] in add:
                     modes[sbom[0]] = 0o644
-            # Staged beside the output (same file system, so the final rename is atomic) under its
-            # real name, so the check below reads exactly the wheel users will get.
-            staged = Path(staging) / new_name
-            write_wheel(
-                archive,
-                staged,
-                replace=replace,
-                add=add,
-                wheel_tags=tag_lines,
-                modes=modes,
-                level=options.zip_compression_level,
-                remove=removed,
-            )
-            _verify(staged, analysis, {**replace, **add}, backend, options, verdict, removed)
-            os.replace(staged, output)
+            # An upper bound: the input plus every new member uncompressed.
+            need = archive.identity[2] + sum(_content_size(c) for c in (*replace.values(), *add.values()))
+            with _writing(out_dir, name, need), _staging_dir(out_dir) as staging:
+                # Staged beside the output (same file system, so the final rename is atomic) under
+                # its real name, so the check below reads exactly the wheel users will get.
+                staged = staging / new_name
+                write_wheel(
+                    archive,
+                    staged,
+                    replace=replace,
+                    add=add,
+                    wheel_tags=tag_lines,
+                    modes=modes,
+                    level=options.zip_compression_level,
+                    remove=removed,
+                )
+                _verify(staged, analysis, {**replace, **add}, backend, options, verdict, removed)
+                if archive.changed_on_disk():
+                    raise InvalidWheel(
+                        "was deleted or replaced while it was being repaired; nothing was written",
+                        subject=str(path),
+                    )
+                os.replace(staged, output)
         return RepairResult(
             analysis,
             plan,
@@ -442,8 +467,9 @@ def _apply(
         else:
             archive.extract(target, work)
         if not edit.is_empty:
-            backend.rewrite(work, edit)
-            backend.finalize(work)
+            with malformed_binary(f"{archive.metadata.filename}: {target}"):
+                backend.rewrite(work, edit)
+                backend.finalize(work)
         (add if target in sources else replace)[target] = work
     for vendored in plan.vendored:
         add.setdefault(vendored.dest, Path(vendored.source))
@@ -476,7 +502,8 @@ def _verify(
             with _written_bytes(content, backend) as data:
                 if not backend.sniff(bytes(data[:64])):
                     continue
-                binary = backend.read(cast(bytes, data), member)
+                with malformed_binary(f"{metadata.filename}: {member}"):
+                    binary = backend.read(cast(bytes, data), member)
                 size = len(data)
             scanned.append(ScannedBinary(member, installed_path(member, metadata), fmt, binary, size))
         check_options = RepairOptions(
@@ -525,14 +552,87 @@ def _written_bytes(content: Path | bytes, backend: Backend) -> Iterator[bytes | 
         yield cast(ByteSource, mapped)  # mmap has len, slicing and find
 
 
-def _copy_atomically(src: Path, dest: Path) -> None:
-    staged = dest.with_name(f".{dest.name}.wheelrepair-tmp")
+def _copy_atomically(archive: WheelArchive, dest: Path) -> None:
+    """Copy the open input (not whatever its path names now) to ``dest`` through a temporary file
+    of its own, so concurrent runs never write into the same file."""
+    fd, temp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
     try:
-        shutil.copyfile(src, staged)
-        os.replace(staged, dest)
+        offset, size = 0, archive.identity[2]
+        while offset < size:
+            chunk = os.pread(archive.fileno(), min(1 << 20, size - offset), offset)
+            if not chunk:
+                raise InvalidWheel("was truncated while it was being copied", subject=str(archive.path))
+            view = memoryview(chunk)
+            while view:
+                view = view[os.write(fd, view) :]
+            offset += len(chunk)
+        os.fchmod(fd, 0o644)
+        os.fsync(fd)
+        os.close(fd)
+        fd = -1
+        if archive.changed_on_disk():
+            raise InvalidWheel("was deleted or replaced while it was being copied", subject=str(archive.path))
+        os.replace(temp, dest)
+    except BaseException:
+        if fd >= 0:
+            os.close(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
+
+
+@contextlib.contextmanager
+def _staging_dir(out_dir: Path) -> Iterator[Path]:
+    """A private directory in ``out_dir``, removed however the block ends (even if ``out_dir``
+    itself was deleted meanwhile, which TemporaryDirectory before Python 3.10 cannot survive)."""
+    staging = Path(tempfile.mkdtemp(prefix=".wheelrepair-", dir=out_dir))
+    try:
+        yield staging
     finally:
-        if staged.exists():
-            staged.unlink()
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+_NO_SPACE = {errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC)}
+_NOT_PERMITTED = {errno.EACCES, errno.EPERM, errno.EROFS}
+
+
+@contextlib.contextmanager
+def _writing(directory: Path, name: str, need: int, *, scratch: bool = False) -> Iterator[None]:
+    """Turn a failed write into one line naming ``directory``. By the time an error gets here the
+    blocks inside have removed their temporary files, so the free space reported is real."""
+    try:
+        yield
+    except OSError as err:
+        raise _write_error(err, directory, name, need, scratch) from None
+
+
+def _write_error(err: OSError, directory: Path, name: str, need: int, scratch: bool) -> WheelRepairError:
+    where = f"the temporary directory {directory} (set TMPDIR elsewhere)" if scratch else str(directory)
+    if scratch and err.filename and not os.fspath(err.filename).startswith(os.fspath(directory)):
+        return OutputError(f"cannot read {err.filename}: {err.strerror or err}", subject=name)
+    if err.errno in _NO_SPACE:
+        try:
+            free = f"{_mib(shutil.disk_usage(directory).free)} free"
+        except OSError:
+            free = "free space unknown"
+        wanted = f"needs up to {_mib(need)}, " if need else ""
+        return OutputError(f"no space left in {where}: the repaired wheel {wanted}{free}", subject=name)
+    if err.errno in (errno.ENOENT, errno.ESTALE, errno.ENOTDIR) and not directory.is_dir():
+        return OutputError(f"{where} disappeared while the repaired wheel was being written", subject=name)
+    if err.errno in _NOT_PERMITTED:
+        return UsageError(f"cannot write to {where}: {err.strerror}", subject=name)
+    if err.errno in (errno.EISDIR, errno.ENOTEMPTY, errno.EEXIST):
+        return UsageError(f"cannot replace {err.filename or where}: it is a directory", subject=name)
+    target = f"{err.filename}: " if err.filename else ""
+    return OutputError(f"cannot write to {where}: {target}{err.strerror or err}", subject=name)
+
+
+def _mib(size: int) -> str:
+    return f"{size / (1 << 20):.1f} MiB"
+
+
+def _content_size(content: Path | bytes) -> int:
+    return len(content) if isinstance(content, bytes) else content.stat().st_size
 
 
 def vendored_summary(plan: RepairPlan) -> list[Mapping[str, str]]:

@@ -14,7 +14,7 @@ from pathlib import PurePosixPath
 from typing import cast
 
 from .. import progress
-from ..errors import InvalidBinary
+from ..errors import InvalidBinary, InvalidWheel, malformed_binary
 from ..formats import backend_for, backend_named
 from ..formats.base import WHEEL_ROOT, Backend, ByteSource
 from ..model import Binary
@@ -99,7 +99,7 @@ def _parse_in_parallel(
     _inherited = archive
     try:
         with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            futures = [pool.submit(_parse_share, str(archive.path), fmt, share) for share in shares]
+            futures = [pool.submit(_parse_share, str(archive.path), fmt, share, archive.identity) for share in shares]
             # Only once the workers are forked: a progress display runs a thread of its own.
             with progress.task(_READING, total) as advance:
                 for future, load in zip(futures, loads):
@@ -112,7 +112,9 @@ def _parse_in_parallel(
     return [by_member[m] for m in members]
 
 
-def _parse_share(path: str, fmt: str, members: list[str]) -> list[ScannedBinary]:
+def _parse_share(
+    path: str, fmt: str, members: list[str], identity: tuple[int, int, int, int]
+) -> list[ScannedBinary]:
     # A forked worker inherits the open, validated archive: reading it again would cost a second
     # parse of the central directory and RECORD per worker (0.3 s for torch). Its stored and
     # deflated members are read with os.pread only, which no shared file position disturbs.
@@ -124,6 +126,9 @@ def _parse_share(path: str, fmt: str, members: list[str]) -> list[ScannedBinary]
     ):
         return _parse_members(inherited, fmt, members)
     with WheelArchive.open(path) as archive:
+        # Workers reopen the wheel by name: it must still be the file the parent validated.
+        if archive.identity != identity:
+            raise InvalidWheel("was replaced while it was being read", subject=archive.path.name)
         return _parse_members(archive, fmt, members)
 
 
@@ -140,7 +145,8 @@ def _parse_members(
         data: bytes | ByteSource = member_bytes(archive, member) if lazy else archive.read(member)
         try:
             # A lazy backend's ``read`` takes any ByteSource (see Backend.lazy).
-            binary = backend.read(cast(bytes, data), member)
+            with malformed_binary(member):
+                binary = backend.read(cast(bytes, data), member)
         except InvalidBinary as err:
             raise InvalidBinary(str(err), subject=archive.path.name) from None
         scanned.append(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
+import lzma
 import os
 import re
 import stat
@@ -47,6 +48,29 @@ MAX_TOTAL_SIZE = 32 * 1024**3
 MAX_METADATA_SIZE = 64 * 1024 * 1024
 #: Read and hash in chunks of this size so memory stays flat whatever the member size.
 CHUNK_SIZE = 1024 * 1024
+
+#: What the standard library's zipfile and decompressors raise on a malformed archive or member:
+#: BadZipFile/LargeZipFile for structure, NotImplementedError for a version, flag or method it does
+#: not support, RuntimeError for encryption, zlib/lzma errors and OSError (bzip2) for bad data,
+#: EOFError for data that ends early, ValueError/struct.error/OverflowError for fields out of range.
+ZIP_ERRORS: tuple[type[BaseException], ...] = (
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    NotImplementedError,
+    RuntimeError,
+    EOFError,
+    OSError,
+    ValueError,
+    OverflowError,
+    struct.error,
+    zlib.error,
+    lzma.LZMAError,
+)
+#: Highest "version needed to extract" the zip specification defines (6.3) and zipfile accepts.
+MAX_EXTRACT_VERSION = 63
+#: General-purpose flag bit 5: "compressed patched data", which no installer can read.
+_FLAG_PATCHED = 0x20
+_FLAG_STRONG_ENCRYPTION = 0x40
 
 #: Compression methods zipfile can decompress: stored, deflate, bzip2, lzma.
 _METHODS = frozenset({zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA})
@@ -107,6 +131,8 @@ class WheelArchive:
         self.metadata = metadata
         self.members: tuple[str, ...] = tuple(infos)
         self._label = os.fspath(path)
+        #: What the file was when opened; see ``changed_on_disk``.
+        self.identity = _identity(os.fstat(fp.fileno()))
         self._fp = fp
         self._zf = zf
         self._infos = infos
@@ -126,6 +152,8 @@ class WheelArchive:
         except MetadataError as err:
             raise InvalidWheel(str(err), subject=label) from None
         try:
+            if not stat.S_ISREG(os.stat(path).st_mode):
+                raise InvalidWheel("not a regular file", subject=label)
             fp: IO[bytes] = open(path, "rb")  # noqa: SIM115 - owned by the archive until close()
         except OSError as err:
             raise InvalidWheel(f"cannot open: {err.strerror or err}", subject=label) from None
@@ -133,7 +161,13 @@ class WheelArchive:
         try:
             try:
                 zf = zipfile.ZipFile(fp)
-            except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError, struct.error) as err:
+            except NotImplementedError as err:
+                try:
+                    problem = _unsupported_version(fp)
+                except (OSError, struct.error):
+                    problem = None
+                raise InvalidWheel(problem or f"not a valid zip file ({err})", subject=label) from None
+            except ZIP_ERRORS as err:
                 raise InvalidWheel(f"not a valid zip file ({err})", subject=label) from None
             try:
                 infos = _check_entries(zf, os.fstat(fp.fileno()).st_size)
@@ -185,7 +219,7 @@ class WheelArchive:
         """Turn decompression and zip structure failures into one-line InvalidWheel errors."""
         try:
             yield
-        except (zipfile.BadZipFile, zlib.error, EOFError, struct.error, OSError, ValueError) as err:
+        except ZIP_ERRORS as err:
             raise InvalidWheel(f"cannot read {member!r}: {err}", subject=self._label) from None
 
     def size(self, member: str) -> int:
@@ -234,6 +268,7 @@ class WheelArchive:
         """A stream over ``member``'s content. Read errors raise InvalidWheel; reading it front to back
         to the end also checks the RECORD hash (a seek turns that check off)."""
         info = self._info(member)
+        self.raw_span(member)
         with self._reading(member):
             inner = self._zf.open(info)
         return cast("IO[bytes]", _MemberStream(self, member, inner, info.file_size))
@@ -330,11 +365,19 @@ class WheelArchive:
             raise InvalidWheel(f"truncated local header of {member!r}", subject=self._label)
         magic, *_, name_len, extra_len = _LOCAL_HEADER.unpack_from(block)
         name = block[_LOCAL_HEADER.size : _LOCAL_HEADER.size + name_len]
-        if magic != _LOCAL_MAGIC or name != expected:
+        if magic != _LOCAL_MAGIC or name_len != len(expected) or name != expected:
             raise InvalidWheel(
                 f"local header of {member!r} does not match the central directory", subject=self._label
             )
         return info.header_offset + _LOCAL_HEADER.size + name_len + extra_len, info.compress_size
+
+    def changed_on_disk(self) -> bool:
+        """True if ``path`` no longer names the file that was opened (deleted, replaced, rewritten).
+        Reading goes on from the open file either way; the writer asks before it publishes."""
+        try:
+            return _identity(os.stat(self.path)) != self.identity
+        except OSError:
+            return True
 
     def fileno(self) -> int:
         """File descriptor of the open wheel (read it with os.pread only: it is shared)."""
@@ -417,6 +460,10 @@ class _MemberStream(io.BufferedIOBase):
                 self._archive._compare(self._member, encode_digest(self._algorithm, hasher.digest()))
 
 
+def _identity(st: os.stat_result) -> tuple[int, int, int, int]:
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
 def _read_small(zf: zipfile.ZipFile, infos: Mapping[str, zipfile.ZipInfo], member: str, label: str) -> bytes:
     """Read a metadata member whole (WHEEL, RECORD), refusing implausible sizes."""
     info = infos.get(member)
@@ -426,7 +473,7 @@ def _read_small(zf: zipfile.ZipFile, infos: Mapping[str, zipfile.ZipInfo], membe
         raise MetadataError(f"{member} is implausibly large ({info.file_size} bytes)")
     try:
         return zf.read(info)
-    except (zipfile.BadZipFile, zlib.error, EOFError, struct.error, OSError, ValueError) as err:
+    except ZIP_ERRORS as err:
         raise InvalidWheel(f"cannot read {member!r}: {err}", subject=label) from None
 
 
@@ -459,6 +506,10 @@ def _check_entries(zf: zipfile.ZipFile, file_size: int) -> dict[str, zipfile.Zip
         seen.add(name)
         if info.flag_bits & _FLAG_ENCRYPTED:
             raise MetadataError(f"member {name!r} is encrypted")
+        if info.flag_bits & _FLAG_STRONG_ENCRYPTION:
+            raise MetadataError(f"member {name!r} is encrypted (strong encryption, flag bit 6)")
+        if info.flag_bits & _FLAG_PATCHED:
+            raise MetadataError(f"member {name!r} is marked as compressed patched data (flag bit 5)")
         if info.compress_type not in _METHODS:
             raise MetadataError(f"member {name!r} uses unsupported compression method {info.compress_type}")
         if info.compress_type == zipfile.ZIP_STORED and info.compress_size != info.file_size:
@@ -490,6 +541,30 @@ def _check_entries(zf: zipfile.ZipFile, file_size: int) -> dict[str, zipfile.Zip
             problem = "overlaps the next entry" if index + 1 < len(spans) else "runs past the end of the data"
             raise MetadataError(f"member {name!r} {problem} (truncated or malformed zip)")
     return infos
+
+
+def _unsupported_version(fp: IO[bytes]) -> str | None:
+    """The problem zipfile refused with NotImplementedError at open, naming the member: it only says
+    "zip file version 18.9". Walks the central directory itself, so it stays within what was read."""
+    size = os.fstat(fp.fileno()).st_size
+    tail = os.pread(fp.fileno(), min(size, 65536 + 22), max(0, size - 65536 - 22))
+    end = tail.rfind(b"PK\x05\x06")
+    if end >= 0 and end + 22 <= len(tail):
+        count, cd_size, cd_offset = struct.unpack_from("<HII", tail, end + 10)
+        directory = os.pread(fp.fileno(), min(cd_size, 64 << 20), cd_offset)
+        pos = 0
+        for _ in range(count):
+            if directory[pos : pos + 4] != b"PK\x01\x02" or pos + 46 > len(directory):
+                break
+            version, name_len, extra_len, comment_len = struct.unpack_from("<H20xHHH", directory, pos + 6)
+            if version > MAX_EXTRACT_VERSION:
+                name = directory[pos + 46 : pos + 46 + name_len].decode("utf-8", "replace")
+                return (
+                    f"member {name!r} needs zip version {version / 10:.1f} to extract "
+                    f"(the highest defined is {MAX_EXTRACT_VERSION / 10:.1f}; corrupted header?)"
+                )
+            pos += 46 + name_len + extra_len + comment_len
+    return None
 
 
 def _check_record(

@@ -10,6 +10,7 @@ so a 500 MB library costs its headers in memory, not 500 MB.
 from __future__ import annotations
 
 import os
+import zlib
 from bisect import bisect_right
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, overload
@@ -139,14 +140,21 @@ class MemberBytes:
         while True:
             if not self._pending:
                 if self._in_pos >= self._compressed:
-                    return self._state.flush()
+                    try:
+                        return self._state.flush()
+                    except zlib.error as err:
+                        raise ValueError(f"corrupt compressed data ({err})") from None
                 self._maybe_checkpoint()
                 want = min(_IN_CHUNK, self._compressed - self._in_pos)
                 self._pending = os.pread(self._fd, want, self._start + self._in_pos)
                 self._in_pos += len(self._pending)
                 if not self._pending:
                     return b""
-            out = self._state.decompress(self._pending, _BLOCK)
+            try:
+                out = self._state.decompress(self._pending, _BLOCK)
+            except zlib.error as err:
+                # Readers see a ValueError, the error bad input raises anywhere in a bytes-like.
+                raise ValueError(f"corrupt compressed data ({err})") from None
             self._pending = self._state.unconsumed_tail
             if out:
                 return out

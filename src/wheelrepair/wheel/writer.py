@@ -231,6 +231,7 @@ def write_wheel(
         for member in sorted(add):
             mode = modes.get(member, NEW_MEMBER_MODE)
             write_new(member, add[member], (stat.S_IFREG | mode) << 16, _UNIX, epoch_date or DEFAULT_DATE)
+        _test_pause(out)
         wheel_info = source.zipinfo(meta.wheel_path)
         wheel_date = epoch_date or wheel_info.date_time
         if wheel_tags is not None:
@@ -279,6 +280,18 @@ def write_wheel(
         raise
     _fsync_dir(dest.parent)
     return dest
+
+
+#: Test-only: seconds to pause halfway through writing (members written, no central directory yet),
+#: so tests can interrupt a write, fill the disk or remove the directory at a known point.
+TEST_PAUSE_ENV = "WHEELREPAIR_TEST_WRITE_PAUSE"
+
+
+def _test_pause(out: _Output) -> None:
+    seconds = os.environ.get(TEST_PAUSE_ENV)
+    if seconds:
+        out.flush()
+        time.sleep(float(seconds))
 
 
 def _check_request(

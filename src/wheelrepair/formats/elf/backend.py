@@ -61,6 +61,9 @@ class ElfBackend:
     def patch(self, path: Path, request: PatchRequest) -> None:
         from .editor import edit_elf
 
+        # The editor touches only the dynamic segment and its tables; a file the reader refuses
+        # elsewhere (notes, symbols) is refused here too, so an edited file always reads back.
+        reader.read_elf(path.read_bytes(), str(path))
         edit_elf(path, request)
 
     def describe(self, data: bytes, name: str) -> Mapping[str, object]:

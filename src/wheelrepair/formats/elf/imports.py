@@ -109,6 +109,8 @@ def isa_level(elf: ElfView, notes: list[tuple[int, int, int]]) -> tuple[str | No
             namesz, descsz, kind = elf.unpack("III", position, "note header")
             name_at = position + 12
             desc_at = name_at + _align(namesz, 4)
+            if desc_at + descsz > limit:
+                break  # a note that overruns its segment: the rest of it is not notes (as readelf)
             name = elf.unpack(f"{namesz}s", name_at, "note name")[0] if namesz else b""
             if kind == NT_GNU_PROPERTY_TYPE_0 and name == b"GNU\0":
                 level = _property_level(elf, desc_at, descsz)
