@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.fixtures.macho_build import fat_bundle, fat_dylib, lipo, missing_tools
+from tests.fixtures.sbom import prop, read_sbom, sha256
 from tests.fixtures.wheels import make_wheel
 from tests.macho import dyldwalk, sigcheck
 from wheelrepair.formats.macho.fuse import fuse
@@ -103,6 +104,13 @@ def test_repaired_thin_wheels_become_one_universal2_wheel(thin_pair: tuple[Path,
     with zipfile.ZipFile(output) as zf:
         names = [n for n in zf.namelist() if n.startswith("demo.libs/libstray-")]
     assert len(names) == 2
+    # one SBOM describes both sides' vendored libraries, with the hashes of the files as merged
+    document, files, _ = read_sbom(output)
+    by_file = {prop(c, "wheelrepair:file"): c for c in document["components"]}
+    assert sorted(by_file) == sorted(names)
+    for name in names:
+        assert by_file[name]["hashes"] == [{"alg": "SHA-256", "content": sha256(files[name])}]
+    assert document["metadata"]["component"]["purl"].endswith(f"?file_name={output.name}")
     root = work / "installed"
     binaries = dyldwalk.install(output, root)
     assert dyldwalk.unresolved(root, binaries) == []

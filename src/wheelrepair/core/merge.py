@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from .. import __version__
 from ..errors import InvalidWheel, NotRepairable, PolicyViolation, UsageError
 from ..formats import backend_named
 from ..formats.base import Fuser
@@ -24,6 +25,7 @@ from ..wheel.archive import WheelArchive
 from ..wheel.metadata import SIGNATURE_FILES, WheelMetadata, installed_path, retag
 from ..wheel.writer import write_wheel
 from .repair import analyze, analyze_scanned, check_analysis
+from .sbom import merged_sbom, sbom_member
 from .scan import ScannedBinary, scan_wheel
 
 
@@ -49,6 +51,8 @@ def merge(first: Path, second: Path, out_dir: Path, options: RepairOptions | Non
             left.metadata, fmt_left, right.metadata, fmt_right, bool(scanned_left), bool(scanned_right)
         )
         managed = _managed(left.metadata)
+        sbom = sbom_member(left.metadata)
+        managed.add(sbom)  # one SBOM for the merged wheel, built from both (below)
         binaries_left = {s.member for s in scanned_left}
         binaries_right = {s.member for s in scanned_right}
         right_members = set(right.members)
@@ -78,10 +82,22 @@ def merge(first: Path, second: Path, out_dir: Path, options: RepairOptions | Non
             if m not in managed and not m.endswith("/") and m not in left_members
         }
         modes = {m: _mode(right, m) for m in added}
+        documents = [a.read(sbom) for a in (left, right) if sbom in a.members]
 
         scanned = _merged_scan(left.metadata, fmt, scanned_left, scanned_right, fused)
         tags, warnings = _tags(left, right, fmt, scanned, options)
         new_name, tag_lines = retag(left.metadata, tags)
+        replaced: dict[str, bytes] = {}
+        if documents:  # one SBOM, from both wheels', naming the merged wheel
+            merged = merged_sbom(
+                left.metadata, new_name, documents,
+                tool_version=__version__, members=set(left.members) | set(added), written={**fused, **added},
+            )  # fmt: skip
+            if sbom in left.members:
+                replaced[sbom] = merged
+            else:
+                added[sbom] = merged
+                modes[sbom] = 0o644
         output = _writable(out_dir, first) / new_name
         if any(output.resolve() == p.resolve() for p in (first, second)):
             raise UsageError(
@@ -89,7 +105,7 @@ def merge(first: Path, second: Path, out_dir: Path, options: RepairOptions | Non
             )
         with tempfile.TemporaryDirectory(prefix=".wheelrepair-", dir=out_dir) as staging:
             staged = Path(staging) / new_name
-            write_wheel(left, staged, replace=fused, add=added, wheel_tags=tag_lines, modes=modes)
+            write_wheel(left, staged, replace={**fused, **replaced}, add=added, wheel_tags=tag_lines, modes=modes)
             warnings += _check(staged, options)
             os.replace(staged, output)
     return MergeResult(

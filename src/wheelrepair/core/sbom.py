@@ -20,7 +20,7 @@ import hashlib
 import json
 import posixpath
 import re
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -136,7 +136,6 @@ def build_sbom(
     """The SBOM document for the repaired wheel ``output_name``. ``existing`` is the SBOM the input
     carried, ``members`` the output's member paths (to drop components whose file is gone) and
     ``written`` what this repair wrote (to re-hash carried-over files it changed)."""
-    wheel_ref = _pypi_purl(metadata.name, metadata.version, output_name)
     components: dict[str, dict[str, Any]] = {}
     depends: dict[str, list[str]] = {}
     wheel_depends = [_ref(m) for m in direct]
@@ -152,6 +151,47 @@ def build_sbom(
     for record in records:
         components[_ref(record.member)] = _component(record)
         depends[_ref(record.member)] = [_ref(m) for m in record.depends_on]
+    return _document(metadata, output_name, components, depends, wheel_depends, tool_version)
+
+
+def merged_sbom(
+    metadata: WheelMetadata,
+    output_name: str,
+    documents: Sequence[bytes],
+    *,
+    tool_version: str,
+    members: Collection[str],
+    written: Mapping[str, Path | bytes],
+) -> bytes:
+    """One SBOM for a wheel merged from wheels that each carried one (``wheelrepair merge``): every
+    component whose file the merged wheel holds, re-hashed where the merge wrote the file anew (a
+    fused library). A component both documents list keeps the first's description."""
+    components: dict[str, dict[str, Any]] = {}
+    depends: dict[str, list[str]] = {}
+    wheel_depends: list[str] = []
+    for existing in documents:
+        kept, kept_depends, kept_direct = _carried_over(existing, members, ())
+        for ref, component in kept.items():
+            if ref in components:
+                continue
+            member = _property(component, FILE)
+            if member is not None and member in written:
+                component["hashes"] = [{"alg": "SHA-256", "content": _sha256(written[member])}]
+            components[ref] = component
+            depends[ref] = kept_depends.get(ref, [])
+        wheel_depends += kept_direct
+    return _document(metadata, output_name, components, depends, wheel_depends, tool_version)
+
+
+def _document(
+    metadata: WheelMetadata,
+    output_name: str,
+    components: Mapping[str, dict[str, Any]],
+    depends: Mapping[str, list[str]],
+    wheel_depends: Sequence[str],
+    tool_version: str,
+) -> bytes:
+    wheel_ref = _pypi_purl(metadata.name, metadata.version, output_name)
     wheel = {
         "type": "library",
         "bom-ref": wheel_ref,
