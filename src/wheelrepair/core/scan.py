@@ -7,7 +7,7 @@ import multiprocessing
 import os
 import sys
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import PurePosixPath
@@ -61,50 +61,73 @@ def wheel_format(platform_tags: Sequence[str], found: Sequence[str]) -> str | No
 def scan_wheel(archive: WheelArchive) -> tuple[str | None, list[ScannedBinary]]:
     """Every binary of the wheel's own format, parsed; binaries of other formats are ignored (a Linux
     wheel may ship a Windows DLL as data). Large wheels are parsed on several cores."""
-    candidates: list[tuple[str, Backend]] = []
-    for member in archive.members:
+    fmt = wheel_format(archive.metadata.platform_tags, [])
+    if fmt is None:
+        # The tag does not say: the format is what the wheel holds most of, known only once
+        # every member is sniffed.
+        candidates = list(_sniff(archive, archive.members))
+        fmt = wheel_format((), [b.format for _, b in candidates])
+        found: Iterable[str] = [m for m, b in candidates if b.format == fmt]
+    else:
+        # Largest first, so the longest parse starts first, while the rest is still being sniffed.
+        found = (m for m, b in _sniff(archive, sorted(archive.members, key=archive.size, reverse=True))
+                 if b.format == fmt)
+    if fmt is None:
+        return fmt, []
+    return fmt, _parse_found(archive, fmt, found)
+
+
+def _sniff(archive: WheelArchive, members: Iterable[str]) -> Iterator[tuple[str, Backend]]:
+    for member in members:
         if archive.size(member) < _HEAD // 4:
             continue
         backend = backend_for(archive.head(member, _HEAD))
         if backend is not None:
-            candidates.append((member, backend))
-    fmt = wheel_format(archive.metadata.platform_tags, [b.format for _, b in candidates])
-    members = [member for member, backend in candidates if backend.format == fmt]
-    if fmt is None or not members:
-        return fmt, []
-    total = sum(archive.size(m) for m in members)
-    workers = min(os.cpu_count() or 1, _MAX_WORKERS, len(members))
-    if workers < 2 or total < _PARALLEL_BYTES:
-        with progress.task(_READING, total) as advance:
-            return fmt, _parse_members(archive, fmt, members, advance)
-    return fmt, _parse_in_parallel(archive, fmt, members, workers, total)
+            yield member, backend
+
+
+def _parse_found(archive: WheelArchive, fmt: str, found: Iterable[str]) -> list[ScannedBinary]:
+    """Parse ``found`` (largest first) as it arrives: once enough bytes are waiting, on worker
+    processes, one member per task, so the cores share the work whatever its sizes."""
+    waiting: list[str] = []
+    waiting_bytes = 0
+    workers = min(os.cpu_count() or 1, _MAX_WORKERS)
+    members = iter(found)
+    if workers >= 2:
+        for member in members:
+            waiting.append(member)
+            waiting_bytes += archive.size(member)
+            if waiting_bytes >= _PARALLEL_BYTES:
+                return _parse_in_parallel(archive, fmt, waiting, members, workers)
+    waiting += members
+    chosen = set(waiting)
+    in_order = [m for m in archive.members if m in chosen]
+    total = sum(archive.size(m) for m in in_order)
+    with progress.task(_READING, total) as advance:
+        return _parse_members(archive, fmt, in_order, advance)
 
 
 def _parse_in_parallel(
-    archive: WheelArchive, fmt: str, members: list[str], workers: int, total: int
+    archive: WheelArchive, fmt: str, first: list[str], rest: Iterator[str], workers: int
 ) -> list[ScannedBinary]:
-    shares: list[list[str]] = [[] for _ in range(workers)]
-    loads = [0] * workers
-    for member in sorted(members, key=archive.size, reverse=True):
-        lightest = loads.index(min(loads))
-        shares[lightest].append(member)
-        loads[lightest] += archive.size(member)
     context = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else None)
     global _inherited
     _inherited = archive
     try:
         with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            futures = [pool.submit(_parse_share, str(archive.path), fmt, share) for share in shares]
+            # The first submit forks the workers: the archive they inherit is open and validated.
+            futures = {m: pool.submit(_parse_share, str(archive.path), fmt, [m]) for m in first}
+            for member in rest:
+                futures[member] = pool.submit(_parse_share, str(archive.path), fmt, [member])
             # Only once the workers are forked: a progress display runs a thread of its own.
-            with progress.task(_READING, total) as advance:
-                for future, load in zip(futures, loads):
+            with progress.task(_READING, sum(archive.size(m) for m in futures)) as advance:
+                for member, future in futures.items():
                     future.result()
-                    advance(load)
-            parts = [future.result() for future in futures]
+                    advance(archive.size(member))
+            by_member = {m: future.result()[0] for m, future in futures.items()}
     finally:
         _inherited = None
-    by_member = {item.member: item for part in parts for item in part}
-    return [by_member[m] for m in members]
+    return [by_member[m] for m in archive.members if m in by_member]
 
 
 def _parse_share(path: str, fmt: str, members: list[str]) -> list[ScannedBinary]:
