@@ -172,11 +172,14 @@ def write_wheel(
     wheel_tags: Sequence[str] | None = None,
     modes: Mapping[str, int] = _EMPTY_MODES,
     level: int = compression.DEFAULT_LEVEL,
+    sync: bool = True,
 ) -> Path:
     """Write ``source`` with the given changes to ``dest`` (a full ``.whl`` path whose directory exists)
     atomically; return ``dest``. ``replace``/``add`` values are bytes or a file to stream from;
     ``wheel_tags`` replaces the WHEEL Tag lines; ``modes`` sets permission bits of added members;
-    ``level`` is the deflate level (0-9, 0 = stored) of the members written anew."""
+    ``level`` is the deflate level (0-9, 0 = stored) of the members written anew. ``sync=False``
+    leaves flushing to disk to the caller (``sync_file``), who renames ``dest`` again later and
+    may overlap the wait with other work."""
     dest = Path(dest)
     meta = source.metadata
     _check_request(source, dest, replace, add, remove, wheel_tags, modes)
@@ -265,7 +268,8 @@ def write_wheel(
         _write_central_directory(out, entries)
         out.flush()
         os.fchmod(fd, OUTPUT_MODE)
-        os.fsync(fd)
+        if sync:
+            os.fsync(fd)
         os.close(fd)
         fd = -1
         os.replace(temp_name, dest)
@@ -277,8 +281,23 @@ def write_wheel(
         with contextlib.suppress(OSError):
             os.unlink(temp_name)
         raise
-    _fsync_dir(dest.parent)
+    if sync:
+        _fsync_dir(dest.parent)
     return dest
+
+
+def sync_file(path: str | os.PathLike[str]) -> None:
+    """Flush a file written with ``sync=False`` to disk (before it is renamed into place)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def sync_dir(directory: str | os.PathLike[str]) -> None:
+    """Make a rename into ``directory`` durable; best effort."""
+    _fsync_dir(Path(directory))
 
 
 def _check_request(
