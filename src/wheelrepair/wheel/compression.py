@@ -25,6 +25,11 @@ from typing import Any, Protocol
 #: Bytes of input per compression task: members up to this size are compressed whole, larger ones in
 #: chunks of this size. Also the memory each worker holds (its input plus at most as much output).
 CHUNK = 8 << 20
+#: Bytes of input per task for members larger than ``CHUNK``, compressed in pieces: small enough
+#: that the cores stay evenly busy to the end of a member; the output is as small as with 8 MiB
+#: pieces (scipy's libscipy_openblas.so, zlib-ng 6: 7,588,756 bytes in 2 MiB pieces, 7,588,609
+#: in 8 MiB).
+PIECE = 2 << 20
 #: Deflate's window: each chunk is primed with this much of the input that precedes it.
 WINDOW = 32 * 1024
 #: zlib's default, and what auditwheel writes.

@@ -461,7 +461,7 @@ class _RawCopier:
 
 
 def _read_chunks(content: Content, size: int) -> Iterator[bytes]:
-    """``content`` in pieces of ``compression.CHUNK`` bytes (the last may be shorter)."""
+    """``content`` in pieces of ``size`` bytes (the last may be shorter)."""
     if isinstance(content, (bytes, bytearray, memoryview)):
         view = memoryview(content)
         for start in range(0, len(view), size):
@@ -567,7 +567,11 @@ def _queue_new(
     hasher = hashlib.sha256()
     crc = size = 0
     window = b""
-    pieces = _read_chunks(content, compression.CHUNK)
+    # A member too large to compress whole goes in smaller pieces: they start compressing sooner
+    # and share the cores evenly to the end (scipy's 25 MB OpenBLAS: the last of three 8 MiB
+    # chunks ran alone for 0.12 s).
+    piece = compression.CHUNK if expected <= compression.CHUNK else min(compression.PIECE, compression.CHUNK)
+    pieces = _read_chunks(content, piece)
     chunk = next(pieces, b"")
     first = True
     while True:
