@@ -37,6 +37,7 @@ from ..wheel.writer import sync_dir, sync_file, write_wheel
 from .exclude import GlobSet
 from .graph import build_graph
 from .naming import memoized_sha256
+from .owners import prefetch as owners_prefetch
 from .plan import PlanInputs, plan_repair
 from .providers import Provider, ProviderIndex, check_requirements, load_providers, used_providers
 from .sbom import sbom_for_repair
@@ -329,6 +330,8 @@ def repair(path: Path, out_dir: Path, options: RepairOptions) -> RepairResult:
             archive.read,
             hash_file,
         )
+        # The SBOM names the package that installed each vendored library; ask while binaries are edited.
+        owners_prefetch(v.source for v in plan.vendored)
         if metadata_files:
             plan = evolve(plan, files={**plan.files, **metadata_files})
         # --only-plat: the requested tag and its alias; a macOS tag may be a compressed set
