@@ -3,12 +3,13 @@ backend. Members are read one at a time, so memory is bounded by the largest bin
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 import os
 import sys
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import cast
@@ -27,6 +28,10 @@ _HEAD = 64
 #: Below this many bytes of binaries, starting worker processes costs more than it saves.
 _PARALLEL_BYTES = 24 << 20
 _MAX_WORKERS = 4
+#: A worker task is one member of at least this many bytes, or small members up to this many
+#: bytes or _TASK_MEMBERS members together.
+_TASK_BYTES = 1 << 20
+_TASK_MEMBERS = 16
 _READING = "reading binaries"
 #: The archive being scanned while worker processes are forked (see _parse_share).
 _inherited: WheelArchive | None = None
@@ -113,21 +118,43 @@ def _parse_in_parallel(
     context = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else None)
     global _inherited
     _inherited = archive
+    path = str(archive.path)
     try:
         with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
             # The first submit forks the workers: the archive they inherit is open and validated.
-            futures = {m: pool.submit(_parse_share, str(archive.path), fmt, [m]) for m in first}
-            for member in rest:
-                futures[member] = pool.submit(_parse_share, str(archive.path), fmt, [member])
+            tasks: list[tuple[list[str], Future[list[ScannedBinary]]]] = []
+            for share in _tasks(archive, itertools.chain(first, rest)):
+                tasks.append((share, pool.submit(_parse_share, path, fmt, share)))
             # Only once the workers are forked: a progress display runs a thread of its own.
-            with progress.task(_READING, sum(archive.size(m) for m in futures)) as advance:
-                for member, future in futures.items():
+            total = sum(archive.size(m) for share, _ in tasks for m in share)
+            with progress.task(_READING, total) as advance:
+                for share, future in tasks:
                     future.result()
-                    advance(archive.size(member))
-            by_member = {m: future.result()[0] for m, future in futures.items()}
+                    advance(sum(archive.size(m) for m in share))
+            by_member = {item.member: item for _, future in tasks for item in future.result()}
     finally:
         _inherited = None
     return [by_member[m] for m in archive.members if m in by_member]
+
+
+def _tasks(archive: WheelArchive, members: Iterable[str]) -> Iterator[list[str]]:
+    """``members`` (largest first) as worker tasks: a large member alone, so it starts at once;
+    small ones together, so thousands of them cost tens of round trips to the workers, not
+    thousands."""
+    batch: list[str] = []
+    batch_bytes = 0
+    for member in members:
+        size = archive.size(member)
+        if size >= _TASK_BYTES:
+            yield [member]
+            continue
+        batch.append(member)
+        batch_bytes += size
+        if batch_bytes >= _TASK_BYTES or len(batch) >= _TASK_MEMBERS:
+            yield batch
+            batch, batch_bytes = [], 0
+    if batch:
+        yield batch
 
 
 def _parse_share(path: str, fmt: str, members: list[str]) -> list[ScannedBinary]:
