@@ -24,6 +24,7 @@ from wheelrepair.wheel.archive import WheelArchive
 from wheelrepair.wheel.writer import write_wheel
 
 FALLBACK = ("import sys; sys.modules['zlib_ng'] = None; sys.modules['deflate'] = None; "
+            "sys.modules['isal'] = None; "
             "sys.argv[0] = 'wheelrepair'; from wheelrepair.cli import main; main()")
 
 
@@ -57,7 +58,7 @@ def main() -> None:
         recompress_s = time.perf_counter() - start
         ours, ours_mem = best_of(3, [sys.executable, "-m", "wheelrepair", "repair", "--lib-path", str(libdir),
                                      "-w", str(work / "ours"), str(wheel)])
-        # The same repair without zlib-ng and libdeflate (the standard library's zlib only).
+        # The same repair without zlib-ng, libdeflate and ISA-L (the standard library's zlib only).
         fallback, fallback_mem = best_of(1, [sys.executable, "-c", FALLBACK, "repair", "--lib-path", str(libdir),
                                              "-w", str(work / "fallback"), str(wheel)])
         fast, _ = best_of(1, [sys.executable, "-m", "wheelrepair", "repair", "--lib-path", str(libdir), "-z", "1",

@@ -114,6 +114,7 @@ def test_without_the_fast_libraries_the_standard_zlib_does_the_same_job(demo_whe
         import json, sys
         sys.modules["zlib_ng"] = None  # makes "import zlib_ng" fail as if it were not installed
         sys.modules["deflate"] = None
+        sys.modules["isal"] = None
         from wheelrepair.wheel import compression, writer
         from wheelrepair.wheel.archive import WheelArchive
         from wheelrepair.wheel.stream import member_bytes
@@ -148,8 +149,10 @@ def test_the_fast_libraries_are_in_use_when_installed() -> None:
     """The dependencies are declared; an install that silently fell back would lose the speed."""
     pytest.importorskip("zlib_ng")
     pytest.importorskip("deflate")
+    pytest.importorskip("isal")
     assert compression.implementations() == {
         "inflate": "zlib-ng",
+        "inflate-forward": "isal",
         "deflate-chunked": "zlib-ng",
         "deflate-whole": "libdeflate",
     }

@@ -44,3 +44,28 @@ def test_small_member(wheel: Path) -> None:
     with WheelArchive.open(wheel) as archive:
         view = member_bytes(archive, "pkg/small.bin")
         assert view[:] == b"x" * 100 and view.find(b"y") == -1
+
+
+@pytest.mark.parametrize("isal", [True, False], ids=["forward-isal", "copyable-only"])
+def test_ranges_behind_the_kept_prefix_match_zipfile(
+    wheel: Path, monkeypatch: pytest.MonkeyPatch, isal: bool
+) -> None:
+    """A read far ahead and then back behind the kept prefix: the forward-only pass (ISA-L) hands
+    over to a copyable decompressor that leaves checkpoints, and every range is still exact."""
+    from wheelrepair.wheel import compression, stream
+
+    if isal and compression.forward_copies():
+        pytest.skip("isal is not installed")
+    if not isal:
+        monkeypatch.setattr(compression, "_isal", None)
+    monkeypatch.setattr(stream, "RETAIN", 1 << 20)
+    with zipfile.ZipFile(wheel) as zf:
+        truth = zf.read("pkg/big.bin")
+    rng = random.Random(3)
+    with WheelArchive.open(wheel) as archive:
+        view = member_bytes(archive, "pkg/big.bin")
+        assert view[:100] == truth[:100]
+        tail = len(truth) - 70000
+        assert view[tail:] == truth[tail:]
+        for start in [5000, (1 << 20) + 12345, *(rng.randrange(len(truth)) for _ in range(30))]:
+            assert view[start : start + 70000] == truth[start : start + 70000]

@@ -3,12 +3,13 @@ backend. Members are read one at a time, so memory is bounded by the largest bin
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 import os
 import sys
 from collections import Counter
-from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import cast
@@ -27,6 +28,10 @@ _HEAD = 64
 #: Below this many bytes of binaries, starting worker processes costs more than it saves.
 _PARALLEL_BYTES = 24 << 20
 _MAX_WORKERS = 4
+#: A worker task is one member of at least this many bytes, or small members up to this many
+#: bytes or _TASK_MEMBERS members together.
+_TASK_BYTES = 1 << 20
+_TASK_MEMBERS = 16
 _READING = "reading binaries"
 #: The archive being scanned while worker processes are forked (see _parse_share).
 _inherited: WheelArchive | None = None
@@ -61,55 +66,101 @@ def wheel_format(platform_tags: Sequence[str], found: Sequence[str]) -> str | No
 def scan_wheel(archive: WheelArchive) -> tuple[str | None, list[ScannedBinary]]:
     """Every binary of the wheel's own format, parsed; binaries of other formats are ignored (a Linux
     wheel may ship a Windows DLL as data). Large wheels are parsed on several cores."""
-    candidates: list[tuple[str, Backend]] = []
-    for member in archive.members:
+    fmt = wheel_format(archive.metadata.platform_tags, [])
+    if fmt is None:
+        # The tag does not say: the format is what the wheel holds most of, known only once
+        # every member is sniffed.
+        candidates = list(_sniff(archive, archive.members))
+        fmt = wheel_format((), [b.format for _, b in candidates])
+        found: Iterable[str] = [m for m, b in candidates if b.format == fmt and _analysed(archive, m, b)]
+    else:
+        # Largest first, so the longest parse starts first, while the rest is still being sniffed.
+        found = (m for m, b in _sniff(archive, sorted(archive.members, key=archive.size, reverse=True))
+                 if b.format == fmt and _analysed(archive, m, b))
+    if fmt is None:
+        return fmt, []
+    return fmt, _parse_found(archive, fmt, found)
+
+
+def _analysed(archive: WheelArchive, member: str, backend: Backend) -> bool:
+    """False for a file of a non-site-packages scheme (``.data/data``...) where the backend's
+    loader cannot reach vendored libraries from (``Backend.site_packages_only``): it is data."""
+    return not (backend.site_packages_only and installed_path(member, archive.metadata) is None)
+
+
+def _sniff(archive: WheelArchive, members: Iterable[str]) -> Iterator[tuple[str, Backend]]:
+    for member in members:
         if archive.size(member) < _HEAD // 4:
             continue
         backend = backend_for(archive.head(member, _HEAD))
         if backend is not None:
-            candidates.append((member, backend))
-    fmt = wheel_format(archive.metadata.platform_tags, [b.format for _, b in candidates])
-    members = [
-        member
-        for member, backend in candidates
-        if backend.format == fmt
-        and not (backend.site_packages_only and installed_path(member, archive.metadata) is None)
-    ]
-    if fmt is None or not members:
-        return fmt, []
-    total = sum(archive.size(m) for m in members)
-    workers = min(os.cpu_count() or 1, _MAX_WORKERS, len(members))
-    if workers < 2 or total < _PARALLEL_BYTES:
-        with progress.task(_READING, total) as advance:
-            return fmt, _parse_members(archive, fmt, members, advance)
-    return fmt, _parse_in_parallel(archive, fmt, members, workers, total)
+            yield member, backend
+
+
+def _parse_found(archive: WheelArchive, fmt: str, found: Iterable[str]) -> list[ScannedBinary]:
+    """Parse ``found`` (largest first) as it arrives: once enough bytes are waiting, on worker
+    processes, one member per task, so the cores share the work whatever its sizes."""
+    waiting: list[str] = []
+    waiting_bytes = 0
+    workers = min(os.cpu_count() or 1, _MAX_WORKERS)
+    members = iter(found)
+    if workers >= 2:
+        for member in members:
+            waiting.append(member)
+            waiting_bytes += archive.size(member)
+            if waiting_bytes >= _PARALLEL_BYTES:
+                return _parse_in_parallel(archive, fmt, waiting, members, workers)
+    waiting += members
+    chosen = set(waiting)
+    in_order = [m for m in archive.members if m in chosen]
+    total = sum(archive.size(m) for m in in_order)
+    with progress.task(_READING, total) as advance:
+        return _parse_members(archive, fmt, in_order, advance)
 
 
 def _parse_in_parallel(
-    archive: WheelArchive, fmt: str, members: list[str], workers: int, total: int
+    archive: WheelArchive, fmt: str, first: list[str], rest: Iterator[str], workers: int
 ) -> list[ScannedBinary]:
-    shares: list[list[str]] = [[] for _ in range(workers)]
-    loads = [0] * workers
-    for member in sorted(members, key=archive.size, reverse=True):
-        lightest = loads.index(min(loads))
-        shares[lightest].append(member)
-        loads[lightest] += archive.size(member)
     context = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else None)
     global _inherited
     _inherited = archive
+    path = str(archive.path)
     try:
         with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            futures = [pool.submit(_parse_share, str(archive.path), fmt, share, archive.identity) for share in shares]
+            # The first submit forks the workers: the archive they inherit is open and validated.
+            tasks: list[tuple[list[str], Future[list[ScannedBinary]]]] = []
+            for share in _tasks(archive, itertools.chain(first, rest)):
+                tasks.append((share, pool.submit(_parse_share, path, fmt, share, archive.identity)))
             # Only once the workers are forked: a progress display runs a thread of its own.
+            total = sum(archive.size(m) for share, _ in tasks for m in share)
             with progress.task(_READING, total) as advance:
-                for future, load in zip(futures, loads):
+                for share, future in tasks:
                     future.result()
-                    advance(load)
-            parts = [future.result() for future in futures]
+                    advance(sum(archive.size(m) for m in share))
+            by_member = {item.member: item for _, future in tasks for item in future.result()}
     finally:
         _inherited = None
-    by_member = {item.member: item for part in parts for item in part}
-    return [by_member[m] for m in members]
+    return [by_member[m] for m in archive.members if m in by_member]
+
+
+def _tasks(archive: WheelArchive, members: Iterable[str]) -> Iterator[list[str]]:
+    """``members`` (largest first) as worker tasks: a large member alone, so it starts at once;
+    small ones together, so thousands of them cost tens of round trips to the workers, not
+    thousands."""
+    batch: list[str] = []
+    batch_bytes = 0
+    for member in members:
+        size = archive.size(member)
+        if size >= _TASK_BYTES:
+            yield [member]
+            continue
+        batch.append(member)
+        batch_bytes += size
+        if batch_bytes >= _TASK_BYTES or len(batch) >= _TASK_MEMBERS:
+            yield batch
+            batch, batch_bytes = [], 0
+    if batch:
+        yield batch
 
 
 def _parse_share(

@@ -8,8 +8,9 @@ Chosen by measurement (benchmarks/bench_deflate.py: scipy 1.17.1's 83 MB of ELF 
 - compressing a larger member in chunks, on all cores: zlib-ng (``zlib-ng``), ~3x faster than zlib at
   the same level, ~2.5% larger; unlike libdeflate and ISA-L it takes a preset dictionary and a sync
   flush, which is what lets independent chunks form one stream (see ``compress_chunk``);
-- inflating: zlib-ng, ~1.7x zlib; ISA-L is faster still but its decompressor cannot be copied,
-  which ``stream.MemberBytes`` needs for its checkpoints.
+- inflating front to back (whole members, and ``stream.MemberBytes``' first pass): ISA-L (``isal``),
+  ~1.35x zlib-ng; its decompressor cannot be copied, so where checkpoints are needed (a reader
+  coming back to a range the first pass did not keep) zlib-ng inflates, ~1.7x zlib.
 
 Without those packages everything falls back to the standard library's zlib, which produces
 the same format (only slower, and at level 6 a little larger than libdeflate).
@@ -24,6 +25,11 @@ from typing import Any, Protocol
 #: Bytes of input per compression task: members up to this size are compressed whole, larger ones in
 #: chunks of this size. Also the memory each worker holds (its input plus at most as much output).
 CHUNK = 8 << 20
+#: Bytes of input per task for members larger than ``CHUNK``, compressed in pieces: small enough
+#: that the cores stay evenly busy to the end of a member; the output is as small as with 8 MiB
+#: pieces (scipy's libscipy_openblas.so, zlib-ng 6: 7,588,756 bytes in 2 MiB pieces, 7,588,609
+#: in 8 MiB).
+PIECE = 2 << 20
 #: Deflate's window: each chunk is primed with this much of the input that precedes it.
 WINDOW = 32 * 1024
 #: zlib's default, and what auditwheel writes.
@@ -57,6 +63,14 @@ def _load_zlib_ng() -> ModuleType | None:
     return zlib_ng
 
 
+def _load_isal() -> ModuleType | None:
+    try:
+        from isal import isal_zlib
+    except ImportError:
+        return None
+    return isal_zlib
+
+
 def _load_libdeflate() -> Any:
     try:
         import deflate
@@ -67,15 +81,22 @@ def _load_libdeflate() -> Any:
 
 _zlib_ng = _load_zlib_ng()
 _libdeflate = _load_libdeflate()
+_isal = _load_isal()
 #: The zlib-compatible module for streaming work: zlib-ng when installed, else the standard library.
 _stream: Any = _zlib_ng if _zlib_ng is not None else zlib
 _zlib_ng_error: type[Exception] = _zlib_ng.error if _zlib_ng is not None else zlib.error
+_isal_error: type[Exception] = _isal.error if _isal is not None else zlib.error
 
 
 def implementations() -> dict[str, str]:
     """Which library does which job here (for ``--version``-like reports and the benchmarks)."""
     stream = "zlib-ng" if _zlib_ng is not None else "zlib"
-    return {"inflate": stream, "deflate-chunked": stream, "deflate-whole": "libdeflate" if _libdeflate else stream}
+    return {
+        "inflate": stream,
+        "inflate-forward": "isal" if _isal is not None else stream,
+        "deflate-chunked": stream,
+        "deflate-whole": "libdeflate" if _libdeflate else stream,
+    }
 
 
 def inflater() -> Inflater:
@@ -85,13 +106,28 @@ def inflater() -> Inflater:
     return state if _stream is zlib else _Inflater(state)
 
 
+def forward_inflater() -> Inflater:
+    """The fastest decompressor for a raw deflate stream read front to back. Its ``copy`` may
+    raise ``NotImplementedError`` (ISA-L's state cannot be copied): see ``forward_copies``."""
+    if _isal is None:
+        return inflater()
+    return _Inflater(_isal.decompressobj(-zlib.MAX_WBITS), _isal_error)
+
+
+def forward_copies() -> bool:
+    """Whether ``forward_inflater()``'s state can be copied (only without ISA-L)."""
+    return _isal is None
+
+
 class _Inflater:
-    """zlib-ng's decompressor with its errors raised as the standard ``zlib.error``."""
+    """A zlib-compatible decompressor (zlib-ng's, ISA-L's) with its errors raised as the standard
+    ``zlib.error``."""
 
-    __slots__ = ("_state",)
+    __slots__ = ("_state", "_error")
 
-    def __init__(self, state: Any) -> None:
+    def __init__(self, state: Any, error: type[Exception] = _zlib_ng_error) -> None:
         self._state = state
+        self._error = error
 
     @property
     def unconsumed_tail(self) -> bytes:
@@ -108,17 +144,19 @@ class _Inflater:
     def decompress(self, data: bytes, max_length: int = 0) -> bytes:
         try:
             return bytes(self._state.decompress(data, max_length))
-        except _zlib_ng_error as err:
+        except self._error as err:
             raise zlib.error(str(err)) from None
 
     def flush(self, length: int = zlib.DEF_BUF_SIZE) -> bytes:
         try:
             return bytes(self._state.flush(length))
-        except _zlib_ng_error as err:
+        except self._error as err:
             raise zlib.error(str(err)) from None
 
     def copy(self) -> _Inflater:
-        return _Inflater(self._state.copy())
+        if not hasattr(self._state, "copy"):
+            raise NotImplementedError("this decompressor cannot be copied")
+        return _Inflater(self._state.copy(), self._error)
 
 
 def crc32(data: bytes | memoryview, value: int = 0) -> int:

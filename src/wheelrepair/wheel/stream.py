@@ -15,13 +15,18 @@ from bisect import bisect_right
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, overload
 
-from .compression import Inflater, inflater
+from . import compression
+from .compression import Inflater
 
 if TYPE_CHECKING:
     from .archive import WheelArchive
 
 _IN_CHUNK = 1 << 16
 _BLOCK = 1 << 16
+#: Output requested per call while inflating towards a block further on.
+_SKIP = 1 << 20
+#: Blocks below this offset are kept once inflated (see ``MemberBytes._produce``).
+RETAIN = 32 << 20
 #: Distance (in decompressed bytes) between saved decompressor states.
 _CHECKPOINT_EVERY = 4 << 20
 
@@ -30,7 +35,8 @@ _CHECKPOINT_EVERY = 4 << 20
 class _Checkpoint:
     out_pos: int
     in_pos: int
-    state: Inflater
+    #: None: a fresh decompressor at the start of the stream.
+    state: Inflater | None
 
 
 class MemberBytes:
@@ -43,9 +49,15 @@ class MemberBytes:
         self._compressed = compressed
         self._size = size
         self._blocks: dict[int, bytes] = {}
+        self._acc = bytearray()
+        self._acc_block = -1
         if compress_type not in (0, 8):
             raise ValueError(f"unsupported compression method {compress_type}")
-        self._checkpoints = [_Checkpoint(0, 0, inflater())] if compress_type == 8 else []
+        # Forward first, with the fastest decompressor (ISA-L, which cannot be copied): ELF readers
+        # only go forward past RETAIN. A reader that comes back to an earlier range beyond it gets
+        # a second, copyable decompressor that leaves checkpoints (see _restart).
+        self._forward = not compression.forward_copies()
+        self._checkpoints = [_Checkpoint(0, 0, None)] if compress_type == 8 else []
         self._restart(0)
 
     def __len__(self) -> int:
@@ -97,46 +109,86 @@ class MemberBytes:
         if cached is not None:
             return cached
         start = index * _BLOCK
-        data = self._produce(start, min(self._size, start + _BLOCK))
-        self._blocks[index] = data
-        return data
+        end = min(self._size, start + _BLOCK)
+        if self._method == 0:
+            data = os.pread(self._fd, end - start, self._start + start)
+            self._blocks[index] = data
+            return data
+        self._produce(index, start, end)
+        return self._blocks[index]
 
     # -- decompression -------------------------------------------------------------------------
 
     def _restart(self, out_pos: int) -> None:
         if self._method == 0:
-            self._out_pos = out_pos
             return
         i = bisect_right([c.out_pos for c in self._checkpoints], out_pos) - 1
         checkpoint = self._checkpoints[i]
-        self._state = checkpoint.state.copy()
+        if checkpoint.state is not None:
+            self._state = checkpoint.state.copy()
+        elif self._forward:
+            self._state = compression.forward_inflater()
+        else:
+            self._state = compression.inflater()
         self._out_pos = checkpoint.out_pos
         self._in_pos = checkpoint.in_pos
         self._pending = b""
+        self._acc_block = -1
 
-    def _produce(self, start: int, end: int) -> bytes:
-        if self._method == 0:
-            return os.pread(self._fd, end - start, self._start + start)
+    def _produce(self, index: int, start: int, end: int) -> None:
+        """Inflate forward until block ``index`` (``start``..``end``) is complete and cached.
+
+        Output is requested only up to the end of the block that is wanted, so nothing past it is
+        inflated and thrown away (which would force the next block to restart from a checkpoint).
+        On the way, every block below ``RETAIN`` is kept: readers come back for the tables at the
+        front of a file after reading one far behind them (ELF: the string and symbol tables after
+        the dynamic segment).
+        """
         if start < self._out_pos or self._checkpoint_between(self._out_pos, start):
+            if self._forward and start >= RETAIN:
+                # Back to a range the forward pass did not keep: from now on, leave checkpoints.
+                self._forward = False
             self._restart(start)
-        out = bytearray()
         while self._out_pos < end:
-            chunk = self._next_output()
+            # Up to the wanted block in large steps; inside it, exactly to its end.
+            limit = end - self._out_pos if self._out_pos >= start else min(_SKIP, start - self._out_pos)
+            chunk = self._next_output(limit)
             if not chunk:
                 raise ValueError("compressed data ends early")
             chunk_start = self._out_pos
             self._out_pos += len(chunk)
-            lo = max(start, chunk_start)
-            hi = min(end, self._out_pos)
-            if lo < hi:
-                out += chunk[lo - chunk_start : hi - chunk_start]
-        return bytes(out)
+            if chunk_start < RETAIN or self._out_pos > start:
+                self._keep(chunk_start, chunk, index)
+
+    def _keep(self, chunk_start: int, chunk: bytes, wanted: int) -> None:
+        """Cache the blocks ``chunk`` completes that are wanted or below ``RETAIN``."""
+        pos, chunk_end = chunk_start, chunk_start + len(chunk)
+        view = memoryview(chunk)
+        while pos < chunk_end:
+            block = pos // _BLOCK
+            block_start = block * _BLOCK
+            block_end = min(self._size, block_start + _BLOCK)
+            upto = min(chunk_end, block_end)
+            if (block == wanted or block_start < RETAIN) and block not in self._blocks:
+                piece = view[pos - chunk_start : upto - chunk_start]
+                if pos == block_start:
+                    self._acc = bytearray(piece)
+                    self._acc_block = block
+                elif self._acc_block == block and block_start + len(self._acc) == pos:
+                    self._acc += piece
+                else:
+                    self._acc_block = -1  # entered mid-block after a restart: cannot complete it
+                if self._acc_block == block and block_start + len(self._acc) == block_end:
+                    self._blocks[block] = bytes(self._acc)
+                    self._acc_block = -1
+            pos = upto
 
     def _checkpoint_between(self, low: int, high: int) -> bool:
         i = bisect_right([c.out_pos for c in self._checkpoints], high) - 1
         return self._checkpoints[i].out_pos > low
 
-    def _next_output(self) -> bytes:
+    def _next_output(self, limit: int) -> bytes:
+        """At most ``limit`` more bytes of output (fewer at the end of an input chunk)."""
         while True:
             if not self._pending:
                 if self._in_pos >= self._compressed:
@@ -151,16 +203,20 @@ class MemberBytes:
                 if not self._pending:
                     return b""
             try:
-                out = self._state.decompress(self._pending, _BLOCK)
+                out = self._state.decompress(self._pending, limit)
             except zlib.error as err:
                 # Readers see a ValueError, the error bad input raises anywhere in a bytes-like.
                 raise ValueError(f"corrupt compressed data ({err})") from None
             self._pending = self._state.unconsumed_tail
             if out:
                 return out
+            if self._state.eof:
+                return b""
 
     def _maybe_checkpoint(self) -> None:
         """Save the decompressor between input chunks, where it holds no unconsumed input."""
+        if self._forward:
+            return
         last = self._checkpoints[-1]
         if self._out_pos - last.out_pos >= _CHECKPOINT_EVERY and self._out_pos > last.out_pos:
             self._checkpoints.append(_Checkpoint(self._out_pos, self._in_pos, self._state.copy()))

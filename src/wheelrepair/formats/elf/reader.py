@@ -8,7 +8,7 @@ address in the dynamic segment is a virtual address, mapped to a file offset thr
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -205,6 +205,25 @@ class _Strings:
             raise _Truncated(min(limit, start + 4096), f"{what} string")
         return data[start:end].decode("utf-8", "surrogateescape")
 
+    def names(self) -> Callable[[int], str]:
+        """``get`` for many lookups (every undefined symbol): with a known size and all of it
+        present, the table is sliced out once and searched as ``bytes``, not through a lazily
+        inflated view one call at a time."""
+        size = self.size
+        if size is None or self.offset + size > len(self.elf.data):
+            return lambda index: self.get(index, "symbol name")
+        table = self.elf.data[self.offset : self.offset + size]
+
+        def name(index: int) -> str:
+            if index >= size:
+                raise ValueError(f"symbol name string index {index} is outside the string table")
+            end = table.find(b"\0", index)
+            if end < 0:
+                raise _Truncated(self.offset + min(size, index + 4096), "symbol name string")
+            return table[index:end].decode("utf-8", "surrogateescape")
+
+        return name
+
 
 @dataclass
 class _Dynamic:
@@ -266,9 +285,7 @@ def _imports(elf: _Elf, dyn: _Dynamic, strings: _Strings | None) -> tuple[frozen
     if strings is None:
         return frozenset(), level, end
     count, hash_end = imports.symbol_count(elf, dyn.hash, dyn.gnu_hash)
-    names, symtab_end = imports.undefined_symbols(
-        elf, dyn.symtab, count, lambda index: strings.get(index, "symbol name")
-    )
+    names, symtab_end = imports.undefined_symbols(elf, dyn.symtab, count, strings.names())
     return names, level, max(end, hash_end, symtab_end)
 
 
