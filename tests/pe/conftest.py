@@ -13,13 +13,13 @@ from tests.fixtures.pe_build import (
     LIB_A,
     LIB_B,
     LOAD_LIKE_PYTHON,
+    boot_wine_prefix,
     build_chain,
     build_dll,
     build_exe,
     build_lld_dll,
     embedded_cpython,
     require,
-    wine_env,
 )
 from tests.fixtures.pypi import CACHE
 
@@ -82,10 +82,7 @@ def signed_dll(tmp_path_factory: pytest.TempPathFactory, mingw_chain: dict[str, 
 
 @pytest.fixture(scope="session")
 def wine_prefix(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    require("wine")
-    prefix = tmp_path_factory.mktemp("wineprefix")
-    subprocess.run(["wineboot", "--init"], env=dict(wine_env(prefix)), capture_output=True, timeout=600)
-    return prefix
+    return boot_wine_prefix(tmp_path_factory.mktemp("wineprefix"))
 
 
 @pytest.fixture(scope="session")

@@ -3,21 +3,17 @@ python.org's embeddable CPython (the builders are shared with tests/pe)."""
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.fixtures.pe_build import embedded_cpython, require, wine_env
+from tests.fixtures.pe_build import boot_wine_prefix, embedded_cpython
 from tests.fixtures.pypi import CACHE
 
 
 @pytest.fixture(scope="session")
 def provider_wine_prefix(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    require("wine")
-    prefix = tmp_path_factory.mktemp("provider-wineprefix")
-    subprocess.run(["wineboot", "--init"], env=dict(wine_env(prefix)), capture_output=True, timeout=600)
-    return prefix
+    return boot_wine_prefix(tmp_path_factory.mktemp("provider-wineprefix"))
 
 
 @pytest.fixture(scope="session")

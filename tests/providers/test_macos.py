@@ -9,6 +9,7 @@ import subprocess
 import sys
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,21 +24,29 @@ pytestmark = [
 ]
 
 
-def test_openblas_consumer_resolves_inside_itself_and_the_provider(tmp_path: Path) -> None:
-    case = CASES["openblas"]
-    provider = provider_wheel(case, MACOS_ARM64)
-    unpacked = unpack(provider, tmp_path / "build" / "provider")
-    ext = build_macos_extension(case, unpacked, tmp_path / "build" / "_ext.so")
-    member = "demo/_ext.cpython-311-darwin.so"
-    wheel = make_wheel(tmp_path / "dist", {"demo/__init__.py": b"", member: ext.read_bytes()},
-                       tag="cp311-cp311-macosx_11_0_arm64", requires=(case.name,))  # fmt: skip
+MEMBER = "demo/_ext.cpython-311-darwin.so"
+
+
+def _repaired_with(provider: Path, ext: Path, requires: str, tmp_path: Path) -> dict[str, Any]:
+    """Wrap ``ext`` into an arm64 wheel declaring ``requires`` and repair it with ``--provider``."""
+    wheel = make_wheel(tmp_path / "dist", {"demo/__init__.py": b"", MEMBER: ext.read_bytes()},
+                       tag="cp311-cp311-macosx_11_0_arm64", requires=(requires,))  # fmt: skip
     result = subprocess.run(
         [sys.executable, "-m", "wheelrepair", "repair", str(wheel), "-w", str(tmp_path / "out"), "--json",
          "--provider", str(provider)],
         capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    report = json.loads(result.stdout)
+    report: dict[str, Any] = json.loads(result.stdout)
+    return report
+
+
+def test_openblas_consumer_resolves_inside_itself_and_the_provider(tmp_path: Path) -> None:
+    case = CASES["openblas"]
+    provider = provider_wheel(case, MACOS_ARM64)
+    unpacked = unpack(provider, tmp_path / "build" / "provider")
+    ext = build_macos_extension(case, unpacked, tmp_path / "build" / "_ext.so")
+    report = _repaired_with(provider, ext, case.name, tmp_path)
     _, libdir, library = case.macos
     assert report["vendored"] == []
     assert report["provided"] == [{"name": f"@rpath/{library}", "provider": case.name, "path": f"{libdir}/{library}"}]
@@ -49,7 +58,7 @@ def test_openblas_consumer_resolves_inside_itself_and_the_provider(tmp_path: Pat
     assert info.rpaths == [f"@loader_path/../{libdir}"]  # the build tree's LC_RPATH is gone
     assert len(sigcheck.verify(repaired_ext)) == 1
     # Without the provider installed, dyld finds nothing; with it beside, every name resolves.
-    assert dyldwalk.unresolved(site, ours) == [f"{member}: @rpath/{library}"]
+    assert dyldwalk.unresolved(site, ours) == [f"{MEMBER}: @rpath/{library}"]
     theirs = dyldwalk.install(provider, site)
     assert dyldwalk.unresolved(site, [*ours, *theirs]) == []
     with zipfile.ZipFile(report["output"]) as zf:
@@ -69,16 +78,7 @@ def test_an_absolute_install_name_from_the_build_machine_becomes_rpath(tmp_path:
     obj = compile_object(build / "ext.o", "double scipy_cblas_ddot(int, const double *, int, const double *, int);\n"
                          "double f(void) { double x = 1; return scipy_cblas_ddot(1, &x, 1, &x, 1); }\n", "arm64")  # fmt: skip
     ext = link_bundle(build / "_ext.so", [obj], "arm64", [copy], [])
-    member = "demo/_ext.cpython-311-darwin.so"
-    wheel = make_wheel(tmp_path / "dist", {"demo/__init__.py": b"", member: ext.read_bytes()},
-                       tag="cp311-cp311-macosx_11_0_arm64", requires=(case.name,))  # fmt: skip
-    result = subprocess.run(
-        [sys.executable, "-m", "wheelrepair", "repair", str(wheel), "-w", str(tmp_path / "out"), "--json",
-         "--provider", str(provider)],
-        capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    report = json.loads(result.stdout)
+    report = _repaired_with(provider, ext, case.name, tmp_path)
     assert report["vendored"] == [] and [p["name"] for p in report["provided"]] == [str(build / library)]
     site = tmp_path / "site"
     ours = dyldwalk.install(Path(report["output"]), site)
