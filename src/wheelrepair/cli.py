@@ -10,12 +10,13 @@ import os
 import re
 import sys
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
+
+if TYPE_CHECKING:
+    from concurrent.futures import ProcessPoolExecutor
 
 from . import __version__, interrupt, progress, render
 from .cli_patch import patch
@@ -403,6 +404,9 @@ def repair(
         dedupe=dedupe,
     )
     if options.jobs > 1 and len(wheels) > 1:
+        from concurrent.futures import ProcessPoolExecutor
+        from concurrent.futures.process import BrokenProcessPool
+
         pool = ProcessPoolExecutor(max_workers=options.jobs, initializer=interrupt.install_worker)
         try:
             outcomes = list(pool.map(_repair_one, wheels, [wheel_dir] * len(wheels), [options] * len(wheels)))

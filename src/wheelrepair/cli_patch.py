@@ -12,8 +12,6 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import click
-from rich.console import Console
-from rich.markup import escape
 
 from . import render
 from .errors import (
@@ -26,6 +24,7 @@ from .errors import (
 )
 from .formats import backend_for
 from .formats.base import PatchRequest
+from .render import escape
 
 _CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -66,6 +65,8 @@ def _identity(path: Path) -> tuple[int, int, int]:
 
 
 def _show(document: Mapping[str, object]) -> None:
+    from rich.console import Console
+
     out = Console(highlight=False, soft_wrap=True)
     for key, value in document.items():
         if isinstance(value, (list, tuple)):

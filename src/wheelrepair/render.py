@@ -6,12 +6,11 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
-from rich.tree import Tree
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.tree import Tree
 
 _STYLE = {
     "in-wheel": "green",
@@ -25,8 +24,37 @@ _STYLE = {
 }
 
 # Piped output (CI logs, files) is not cropped to 80 columns: long member paths stay whole.
-stdout = Console(highlight=False, width=None if sys.stdout.isatty() else 240)
-stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class _LazyConsole:
+    """A rich Console made on first use: ``--json`` output and most errors never need rich, whose
+    import is a fifth of the start-up time of a command."""
+
+    def __init__(self, **settings: Any) -> None:
+        self._settings = settings
+        self._console: Console | None = None
+
+    @property
+    def console(self) -> Console:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(**self._settings)
+        return self._console
+
+    def print(self, *objects: Any, **settings: Any) -> None:
+        self.console.print(*objects, **settings)
+
+
+def escape(text: str) -> str:
+    """``text`` with rich markup made literal."""
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
+
+
+stdout = _LazyConsole(highlight=False, width=None if sys.stdout.isatty() else 240)
+stderr = _LazyConsole(stderr=True, highlight=False, soft_wrap=True)
 
 
 def print_json(document: Any) -> None:
@@ -68,6 +96,8 @@ def show(report: Mapping[str, Any]) -> None:
     title = f"[bold]{escape(report['wheel'])}[/]"
     if report.get("platform"):
         title += f"  ({escape(report['platform'])})"
+    from rich.tree import Tree
+
     tree = Tree(title)
     edges: Sequence[Mapping[str, Any]] = report.get("edges", [])
     children: dict[str, list[Mapping[str, Any]]] = {}
@@ -123,6 +153,8 @@ def _verdict(report: Mapping[str, Any]) -> None:
         stdout.print(f"[yellow]warning:[/] {escape(warning)}")
     rejected = verdict.get("rejected", [])
     if rejected:
+        from rich.table import Table
+
         table = Table("more compatible tag", "ruled out by", box=None, show_header=True, pad_edge=False)
         for rejection in rejected:
             reasons = rejection["reasons"]
@@ -222,6 +254,8 @@ def needed(rows: Mapping[str, Any]) -> None:
 
 
 def policies(rows: Sequence[Mapping[str, Any]]) -> None:
+    from rich.table import Table
+
     table = Table("tag", "aliases", "platform", "summary", box=None)
     for row in rows:
         table.add_row(row["tag"], ", ".join(row["aliases"]), row["platform"], row["summary"])
@@ -239,7 +273,7 @@ class ProgressBars:
             BarColumn(),
             DownloadColumn(binary_units=True),
             TimeRemainingColumn(),
-            console=stderr,
+            console=stderr.console,
             transient=True,
         )
         self._tasks: dict[str, Any] = {}

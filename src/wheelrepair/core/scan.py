@@ -3,20 +3,17 @@ backend. Members are read one at a time, so memory is bounded by the largest bin
 
 from __future__ import annotations
 
-import itertools
-import multiprocessing
 import os
 import sys
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 from .. import progress
 from ..errors import InvalidBinary, InvalidWheel, malformed_binary
-from ..formats import backend_for, backend_named
+from ..formats import backend_for, backend_named, backends
 from ..formats.base import WHEEL_ROOT, Backend, ByteSource
 from ..model import Binary
 from ..policy import format_for_tag
@@ -24,14 +21,17 @@ from ..wheel.archive import WheelArchive
 from ..wheel.metadata import installed_path
 from ..wheel.stream import member_bytes
 
+if TYPE_CHECKING:
+    from concurrent.futures import Future
+
 _HEAD = 64
-#: Below this many bytes of binaries, starting worker processes costs more than it saves.
+#: Below this many bytes of members, starting worker processes costs more than it saves.
 _PARALLEL_BYTES = 24 << 20
 _MAX_WORKERS = 4
 #: A worker task is one member of at least this many bytes, or small members up to this many
-#: bytes or _TASK_MEMBERS members together.
+#: bytes or _TASK_MEMBERS members together (each is sniffed, and parsed only if it is a binary).
 _TASK_BYTES = 1 << 20
-_TASK_MEMBERS = 16
+_TASK_MEMBERS = 128
 _READING = "reading binaries"
 #: The archive being scanned while worker processes are forked (see _parse_share).
 _inherited: WheelArchive | None = None
@@ -65,21 +65,23 @@ def wheel_format(platform_tags: Sequence[str], found: Sequence[str]) -> str | No
 
 def scan_wheel(archive: WheelArchive) -> tuple[str | None, list[ScannedBinary]]:
     """Every binary of the wheel's own format, parsed; binaries of other formats are ignored (a Linux
-    wheel may ship a Windows DLL as data). Large wheels are parsed on several cores."""
+    wheel may ship a Windows DLL as data). Large wheels are sniffed and parsed on several cores."""
     fmt = wheel_format(archive.metadata.platform_tags, [])
     if fmt is None:
         # The tag does not say: the format is what the wheel holds most of, known only once
         # every member is sniffed.
         candidates = list(_sniff(archive, archive.members))
         fmt = wheel_format((), [b.format for _, b in candidates])
-        found: Iterable[str] = [m for m, b in candidates if b.format == fmt and _analysed(archive, m, b)]
-    else:
-        # Largest first, so the longest parse starts first, while the rest is still being sniffed.
-        found = (m for m, b in _sniff(archive, sorted(archive.members, key=archive.size, reverse=True))
-                 if b.format == fmt and _analysed(archive, m, b))
-    if fmt is None:
-        return fmt, []
-    return fmt, _parse_found(archive, fmt, found)
+        if fmt is None:
+            return fmt, []
+        found = [m for m, b in candidates if b.format == fmt and _analysed(archive, m, b)]
+        return fmt, _parse_serially(archive, fmt, found)
+    workers = min(os.cpu_count() or 1, _MAX_WORKERS)
+    total = sum(archive.size(m) for m in archive.members)
+    if workers >= 2 and total >= _PARALLEL_BYTES:
+        return fmt, _parse_in_parallel(archive, fmt, workers)
+    found = [m for m, b in _sniff(archive, archive.members) if b.format == fmt and _analysed(archive, m, b)]
+    return fmt, _parse_serially(archive, fmt, found)
 
 
 def _analysed(archive: WheelArchive, member: str, backend: Backend) -> bool:
@@ -97,42 +99,33 @@ def _sniff(archive: WheelArchive, members: Iterable[str]) -> Iterator[tuple[str,
             yield member, backend
 
 
-def _parse_found(archive: WheelArchive, fmt: str, found: Iterable[str]) -> list[ScannedBinary]:
-    """Parse ``found`` (largest first) as it arrives: once enough bytes are waiting, on worker
-    processes, one member per task, so the cores share the work whatever its sizes."""
-    waiting: list[str] = []
-    waiting_bytes = 0
-    workers = min(os.cpu_count() or 1, _MAX_WORKERS)
-    members = iter(found)
-    if workers >= 2:
-        for member in members:
-            waiting.append(member)
-            waiting_bytes += archive.size(member)
-            if waiting_bytes >= _PARALLEL_BYTES:
-                return _parse_in_parallel(archive, fmt, waiting, members, workers)
-    waiting += members
-    chosen = set(waiting)
-    in_order = [m for m in archive.members if m in chosen]
-    total = sum(archive.size(m) for m in in_order)
+def _parse_serially(archive: WheelArchive, fmt: str, found: list[str]) -> list[ScannedBinary]:
+    total = sum(archive.size(m) for m in found)
     with progress.task(_READING, total) as advance:
-        return _parse_members(archive, fmt, in_order, advance)
+        return _parse_members(archive, fmt, found, advance)
 
 
-def _parse_in_parallel(
-    archive: WheelArchive, fmt: str, first: list[str], rest: Iterator[str], workers: int
-) -> list[ScannedBinary]:
+def _parse_in_parallel(archive: WheelArchive, fmt: str, workers: int) -> list[ScannedBinary]:
+    """Sniff and parse every member on worker processes, largest first, so the longest parse
+    starts at once and the sniffing of thousands of small members is shared by the cores too."""
+    # Imported here: multiprocessing costs more start-up time than a small wheel takes to scan.
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
     context = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else None)
     global _inherited
     _inherited = archive
     path = str(archive.path)
+    members = sorted(archive.members, key=archive.size, reverse=True)
+    backends()  # imported once here, not once per forked worker
     try:
         with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
             # The first submit forks the workers: the archive they inherit is open and validated.
             tasks: list[tuple[list[str], Future[list[ScannedBinary]]]] = []
-            for share in _tasks(archive, itertools.chain(first, rest)):
+            for share in _tasks(archive, members):
                 tasks.append((share, pool.submit(_parse_share, path, fmt, share, archive.identity)))
             # Only once the workers are forked: a progress display runs a thread of its own.
-            total = sum(archive.size(m) for share, _ in tasks for m in share)
+            total = sum(archive.size(m) for m in members)
             with progress.task(_READING, total) as advance:
                 for share, future in tasks:
                     future.result()
@@ -146,7 +139,7 @@ def _parse_in_parallel(
 def _tasks(archive: WheelArchive, members: Iterable[str]) -> Iterator[list[str]]:
     """``members`` (largest first) as worker tasks: a large member alone, so it starts at once;
     small ones together, so thousands of them cost tens of round trips to the workers, not
-    thousands."""
+    thousands. Most small members are not binaries and cost only their sniff."""
     batch: list[str] = []
     batch_bytes = 0
     for member in members:
@@ -175,12 +168,17 @@ def _parse_share(
         and os.fspath(inherited.path) == path
         and all(inherited.zipinfo(m).compress_type in (0, 8) for m in members)
     ):
-        return _parse_members(inherited, fmt, members)
+        return _sniff_and_parse(inherited, fmt, members)
     with WheelArchive.open(path) as archive:
         # Workers reopen the wheel by name: it must still be the file the parent validated.
         if archive.identity != identity:
             raise InvalidWheel("was replaced while it was being read", subject=archive.path.name)
-        return _parse_members(archive, fmt, members)
+        return _sniff_and_parse(archive, fmt, members)
+
+
+def _sniff_and_parse(archive: WheelArchive, fmt: str, members: list[str]) -> list[ScannedBinary]:
+    found = [m for m, b in _sniff(archive, members) if b.format == fmt and _analysed(archive, m, b)]
+    return _parse_members(archive, fmt, found)
 
 
 def _parse_members(

@@ -5,23 +5,32 @@ adding such a declaration. Parsed with packaging's ``Requirement``; nothing here
 from __future__ import annotations
 
 import re
-from email.parser import HeaderParser
+from typing import TYPE_CHECKING
 
-from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
-from packaging.version import InvalidVersion, Version
+
+if TYPE_CHECKING:
+    # Imported where used: packaging's requirement parser costs ~10 ms of every start-up, and
+    # only wheels with providers need it.
+    from packaging.requirements import Requirement
 
 
 def name_and_version(text: str) -> tuple[str | None, str | None]:
     """The ``Name`` and ``Version`` fields of a METADATA document."""
+    from email.parser import HeaderParser
+
     headers = HeaderParser().parsestr(text, headersonly=True)
     return headers.get("Name"), headers.get("Version")
 
 
 def requirements_on(text: str, name: str) -> list[Requirement]:
     """The ``Requires-Dist`` entries of a METADATA document that name distribution ``name``."""
+    from email.parser import HeaderParser
+
     headers = HeaderParser().parsestr(text, headersonly=True)
     wanted = canonicalize_name(name)
+    from packaging.requirements import InvalidRequirement, Requirement
+
     found: list[Requirement] = []
     for value in headers.get_all("Requires-Dist") or []:
         try:
@@ -52,6 +61,8 @@ def compatible_requirement(name: str, version: str) -> str:
     names: those of the same major version (``12.9.79`` -> ``>=12.9,<13``, as libcudart.so.12 is
     renamed libcudart.so.13 with CUDA 13), or for 0.x releases the same minor version
     (``0.3.30.0.1`` -> ``>=0.3.30,<0.4``)."""
+    from packaging.version import InvalidVersion, Version
+
     try:
         release = Version(version).release
     except InvalidVersion:
