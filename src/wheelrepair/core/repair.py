@@ -326,11 +326,15 @@ def repair(path: Path, out_dir: Path, options: RepairOptions) -> RepairResult:
         libs_dir = libs_dir_for(archive.metadata, options)
         # The package layout as the import system sees it: an __init__.py that only declares a
         # namespace does not make a regular package (its code may belong to another distribution).
-        shared_inits = namespace_inits(
-            archive.members,
-            lambda m: installed_path(m, archive.metadata),
-            archive.read,
-            options.namespace_pkg,
+        shared_inits = (
+            namespace_inits(
+                archive.members,
+                lambda m: installed_path(m, archive.metadata),
+                archive.read,
+                options.namespace_pkg,
+            )
+            if backend.package_layout
+            else frozenset()
         )
         package_members = [m for m in archive.members if m not in shared_inits]
         users = sorted(

@@ -62,6 +62,7 @@ class LinuxPolicy:
         return _forbidden(self.libc, self.minor)
 
 
+@cache
 def policies_for(libc: str, arch: str) -> tuple[LinuxPolicy, ...]:
     """Every policy for ``arch``, most compatible first."""
     if libc == "musl":
@@ -71,6 +72,12 @@ def policies_for(libc: str, arch: str) -> tuple[LinuxPolicy, ...]:
         return ()
     last = data.GLIBC_ARCH_LAST.get(arch, data.GLIBC_MINORS[-1])
     return tuple(LinuxPolicy("glibc", 2, m, arch) for m in data.GLIBC_MINORS if first <= m <= last)
+
+
+@cache
+def _provided_by_any(libc: str, arch: str) -> frozenset[str]:
+    """The libraries at least one policy for ``arch`` provides."""
+    return frozenset().union(*(p.libraries for p in policies_for(libc, arch)))
 
 
 @cache
@@ -162,7 +169,7 @@ class LinuxPlatform:
             return True
         arch = requester.archs[0] if requester.archs else ""
         libc = "musl" if is_musl(requester) else "glibc"
-        return any(name in p.libraries for p in policies_for(libc, arch))
+        return name in _provided_by_any(libc, arch)
 
     def policies(self) -> Sequence[PolicyInfo]:
         rows: list[PolicyInfo] = []

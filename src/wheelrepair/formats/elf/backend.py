@@ -18,6 +18,7 @@ class ElfBackend:
     format: ClassVar[str] = "elf"
     lazy: ClassVar[bool] = True
     site_packages_only: ClassVar[bool] = False  # $ORIGIN/@loader_path reach the libs from anywhere
+    package_layout: ClassVar[bool] = False
 
     def sniff(self, head: bytes) -> bool:
         return reader.sniff(head)
