@@ -202,8 +202,8 @@ def write_wheel(
         body = start_body(source, dest.parent, f".{dest.name}.")
     fd, temp_name = body.fd, body.path
     pipeline = _Pipeline(_workers())
-    done = sum(source.size(m) for m in early)
-    bar = progress.start(f"writing {dest.name}", _work(source, replace, add, remove) - done)
+    bar = progress.start(f"writing {dest.name}", _work(source, replace, add, remove))
+    bar.advance(sum(source.size(m) for m in early))
     try:
         out, entries, rows, raw = body.out, body.entries, body.rows, body.raw
         record = source.record()
