@@ -4,6 +4,7 @@ Output is a pure function of the inputs (and SOURCE_DATE_EPOCH):
 
 - unchanged members keep their compressed bytes, timestamp and mode; their local header is rebuilt
   from the central directory (no data descriptor, no extra fields except zip64 when needed);
+- members copied ahead into a ``WrittenBody`` come first, then the others in archive order;
 - replaced members keep their position, mode and timestamp; added members follow, sorted by name,
   with ``NEW_MEMBER_MODE`` (unless ``modes`` says otherwise) and the date 1980-01-01 00:00:00;
 - the dist-info WHEEL and a regenerated RECORD come last;
