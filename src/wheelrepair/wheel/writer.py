@@ -664,7 +664,22 @@ def _queue_new(
 
 def _write_central_directory(out: _Output, entries: Sequence[_Entry]) -> None:
     start = out.pos
+    parts: list[bytes] = []
+    # One write for the whole directory (12,000 entries for torch) instead of two per entry.
+    pack = _CENTRAL.pack
     for entry in entries:
+        if max(entry.file_size, entry.compress_size, entry.offset) < ZIP64_LIMIT:
+            time_, date = _dos(entry.date_time)
+            version = _METHOD_VERSION.get(entry.method, 20)
+            parts.append(
+                pack(
+                    b"PK\x01\x02", version, entry.create_system, version, entry.flags, entry.method, time_, date,
+                    entry.crc, entry.compress_size, entry.file_size, len(entry.name), 0, 0, 0,
+                    entry.internal_attr, entry.external_attr, entry.offset,
+                )  # fmt: skip
+            )
+            parts.append(entry.name)
+            continue
         fields = [entry.file_size, entry.compress_size, entry.offset]
         extra_values = [value for value in fields if value >= ZIP64_LIMIT]
         extra = (
@@ -675,7 +690,7 @@ def _write_central_directory(out: _Output, entries: Sequence[_Entry]) -> None:
         usize, csize, offset = (_SENTINEL32 if value >= ZIP64_LIMIT else value for value in fields)
         version = max(_METHOD_VERSION.get(entry.method, 20), 45 if extra else 0)
         time_, date = _dos(entry.date_time)
-        out.write(
+        parts.append(
             _CENTRAL.pack(
                 b"PK\x01\x02",
                 version,
@@ -697,7 +712,8 @@ def _write_central_directory(out: _Output, entries: Sequence[_Entry]) -> None:
                 offset,
             )
         )
-        out.write(entry.name + extra)
+        parts.append(entry.name + extra)
+    out.write(b"".join(parts))
     size = out.pos - start
     count = len(entries)
     many, big_size, big_start = count >= ZIP64_COUNT_LIMIT, size >= ZIP64_LIMIT, start >= ZIP64_LIMIT
