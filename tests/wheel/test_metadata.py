@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 from pathlib import Path
 
 import pytest
@@ -95,6 +97,24 @@ def test_installed_path_maps_data_schemes(member: str, expected: str | None) -> 
 def test_wheel_file_tags_and_purelib_are_read_in_order() -> None:
     text = "Wheel-Version: 1.0\nGenerator: x\nRoot-Is-Purelib: True\nTag: cp311-cp311-a\nTag: cp311-cp311-b\n"
     assert parse_wheel_file(text) == (("cp311-cp311-a", "cp311-cp311-b"), True)
+
+
+def test_record_is_written_as_the_csv_module_writes_it() -> None:
+    rows = [
+        ("a.py", record_hash(b"x"), 1),
+        ("b c/d.py", None, None),
+        ("a,b.py", record_hash(b"y"), 22),
+        ('quote"d.py', "sha256=abc", 3),
+        ("cr\rlf\n.py", "sha256=a,b", 0),
+        ("caf\u00e9.py", "sha256=abc", 4),
+        ("demo-1.0.dist-info/RECORD", None, None),
+    ]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    for path, digest, size in rows:
+        writer.writerow((path, digest or "", "" if size is None else size))
+    assert format_record(rows) == buffer.getvalue().encode("utf-8")
+    assert parse_record(format_record(rows).decode()) == {p: (d, n) for p, d, n in rows}
 
 
 def test_record_line_ends_and_quoting_do_not_change_the_rows() -> None:

@@ -240,8 +240,16 @@ def parse_record(text: str) -> dict[str, tuple[str | None, int | None]]:
 
 def format_record(rows: Iterable[tuple[str, str | None, int | None]]) -> bytes:
     """Serialize RECORD rows (path, hash, size) as CSV with ``\\n`` line ends."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    lines = []
+    quoted = io.StringIO()
+    writer = csv.writer(quoted, lineterminator="\n")
     for path, digest, size in rows:
-        writer.writerow((path, digest or "", "" if size is None else size))
-    return buffer.getvalue().encode("utf-8")
+        line = f"{path},{digest or ''},{'' if size is None else size}\n"
+        # Only a row holding a comma, quote or line break of its own needs the csv module's quoting.
+        if line.count(",") != 2 or '"' in line or "\r" in line or line.count("\n") != 1:
+            writer.writerow((path, digest or "", "" if size is None else size))
+            line = quoted.getvalue()
+            quoted.seek(0)
+            quoted.truncate()
+        lines.append(line)
+    return "".join(lines).encode("utf-8")
