@@ -14,7 +14,7 @@ import pytest
 
 from tests.wheel.helpers import WHEEL_TEXT, zip_wheel
 from wheelrepair.errors import InvalidWheel
-from wheelrepair.wheel import archive as archive_module
+from wheelrepair.wheel import zipdir
 from wheelrepair.wheel.archive import WheelArchive
 
 GOOD = [("demo/__init__.py", b"print('hi')\n")]
@@ -227,7 +227,7 @@ def test_missing_file_is_an_invalid_wheel(tmp_path: Path) -> None:
 
 def test_total_size_cap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = zip_wheel(tmp_path / NAME, [*GOOD, ("demo/a.bin", bytes(5000)), ("demo/b.bin", bytes(5000))])
-    monkeypatch.setattr(archive_module, "MAX_TOTAL_SIZE", 8000)
+    monkeypatch.setattr(zipdir, "MAX_TOTAL_SIZE", 8000)
     with pytest.raises(InvalidWheel, match="members expand to more than 8000 bytes"):
         WheelArchive.open(path)
 

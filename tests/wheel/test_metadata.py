@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 from pathlib import Path
 
 import pytest
@@ -97,6 +99,33 @@ def test_wheel_file_tags_and_purelib_are_read_in_order() -> None:
     assert parse_wheel_file(text) == (("cp311-cp311-a", "cp311-cp311-b"), True)
 
 
+def test_record_is_written_as_the_csv_module_writes_it() -> None:
+    rows = [
+        ("a.py", record_hash(b"x"), 1),
+        ("b c/d.py", None, None),
+        ("a,b.py", record_hash(b"y"), 22),
+        ('quote"d.py', "sha256=abc", 3),
+        ("cr\rlf\n.py", "sha256=a,b", 0),
+        ("caf\u00e9.py", "sha256=abc", 4),
+        ("demo-1.0.dist-info/RECORD", None, None),
+    ]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    for path, digest, size in rows:
+        writer.writerow((path, digest or "", "" if size is None else size))
+    assert format_record(rows) == buffer.getvalue().encode("utf-8")
+    assert parse_record(format_record(rows).decode()) == {p: (d, n) for p, d, n in rows}
+
+
+def test_record_line_ends_and_quoting_do_not_change_the_rows() -> None:
+    """Plain lines are split at commas without the csv module: the same rows as through it."""
+    plain = "a.py,sha256=abc,1\n\nb/c.py,,\nd.dist-info/RECORD,,\n"
+    expected = {"a.py": ("sha256=abc", 1), "b/c.py": (None, None), "d.dist-info/RECORD": (None, None)}
+    assert parse_record(plain) == expected
+    assert parse_record(plain.replace("\n", "\r\n")) == expected
+    assert parse_record(plain.replace("b/c.py", '"b/c.py"')) == expected
+
+
 @pytest.mark.parametrize(
     ("text", "problem"),
     [
@@ -145,6 +174,8 @@ def test_record_round_trips_paths_with_commas() -> None:
         ("a.py,md5=abc,1\n", "'md5' not allowed"),
         ("a.py,sha256,1\n", "malformed hash"),
         ("a.py,sha256=abc,-1\n", "malformed size"),
+        ("a.py,sha256=abc,\u00b2\n", "malformed size"),  # a digit to str.isdigit, not to int()
+        ('"' + "a" * 200_000 + '",sha256=abc,1\n', "not valid CSV"),  # past the csv field limit
     ],
 )
 def test_malformed_record_is_refused(text: str, problem: str) -> None:

@@ -7,7 +7,6 @@ import io
 import logging
 import lzma
 import os
-import re
 import stat
 import struct
 import zipfile
@@ -30,20 +29,15 @@ from wheelrepair.wheel.metadata import (
     parse_wheel_file,
     validate_filename,
 )
+from wheelrepair.wheel.zipdir import MemberInfo, read_directory, unsafe_member_name
+
+__all__ = ["CHUNK_SIZE", "ZIP_ERRORS", "MemberInfo", "WheelArchive", "parent_dirs", "unsafe_member_name"]
 
 log = logging.getLogger("wheelrepair")
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
 
-#: A member larger than this whose uncompressed size exceeds MAX_RATIO times its compressed size is
-#: refused as a zip bomb. Deflate cannot exceed ~1032:1, so legitimate data only comes near the ratio
-#: when it is almost entirely one repeated byte, which no real wheel ships in such quantity.
-BOMB_MIN_SIZE = 16 * 1024 * 1024
-MAX_RATIO = 1000
-#: Cap on the declared uncompressed size of all members together (the largest real wheels, CUDA
-#: libraries, unpack to a few GiB).
-MAX_TOTAL_SIZE = 32 * 1024**3
 #: WHEEL and RECORD are read whole at open; anything larger than this is not a real wheel's metadata.
 MAX_METADATA_SIZE = 64 * 1024 * 1024
 #: Read and hash in chunks of this size so memory stays flat whatever the member size.
@@ -66,35 +60,11 @@ ZIP_ERRORS: tuple[type[BaseException], ...] = (
     zlib.error,
     lzma.LZMAError,
 )
-#: Highest "version needed to extract" the zip specification defines (6.3) and zipfile accepts.
-MAX_EXTRACT_VERSION = 63
-#: General-purpose flag bit 5: "compressed patched data", which no installer can read.
-_FLAG_PATCHED = 0x20
-_FLAG_STRONG_ENCRYPTION = 0x40
-
-#: Compression methods zipfile can decompress: stored, deflate, bzip2, lzma.
-_METHODS = frozenset({zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA})
 _LOCAL_HEADER = struct.Struct("<4sHHHHHIIIHH")
 _LOCAL_MAGIC = b"PK\x03\x04"
-_FLAG_ENCRYPTED = 0x1
-_FLAG_UTF8 = 0x800
-_DRIVE = re.compile(r"^[A-Za-z]:")
-
-
-def unsafe_member_name(name: str) -> str | None:
-    """Why ``name`` may not be a wheel member path (zip-slip, absolute, not normalized), or None."""
-    if "\x00" in name:
-        return "contains a NUL byte"
-    if "\\" in name:
-        return "contains a backslash (absolute or Windows-style path)"
-    if name.startswith("/") or _DRIVE.match(name):
-        return "is an absolute path"
-    parts = name.rstrip("/").split("/")
-    if ".." in parts:
-        return "escapes the wheel through '..' (zip-slip)"
-    if any(part in ("", ".") for part in parts):
-        return "is not a normalized path"
-    return None
+#: What ``raw_span`` reads after a local header's name: room for the extra field a header
+#: usually has (none, or a 20-byte ZIP64 field), so that the whole header comes in one read.
+_EXTRA_SLACK = 32
 
 
 def parent_dirs(name: str) -> Iterator[str]:
@@ -102,13 +72,6 @@ def parent_dirs(name: str) -> Iterator[str]:
     while "/" in name:
         name = name.rsplit("/", 1)[0]
         yield name
-
-
-def _raw_name(info: zipfile.ZipInfo) -> bytes:
-    """The file name bytes as stored in the zip headers."""
-    if info.orig_filename.isascii():
-        return info.orig_filename.encode("ascii")
-    return info.orig_filename.encode("utf-8" if info.flag_bits & _FLAG_UTF8 else "cp437")
 
 
 #: Compressed bytes read at a time when inflating only a member's first bytes.
@@ -121,25 +84,20 @@ _QUICK_SLACK = 640
 class WheelArchive:
     """An open, validated wheel. Use ``WheelArchive.open(path)`` as a context manager."""
 
-    def __init__(
-        self,
-        path: Path,
-        fp: IO[bytes],
-        zf: zipfile.ZipFile,
-        infos: Mapping[str, zipfile.ZipInfo],
-        metadata: WheelMetadata,
-        record: Mapping[str, tuple[str | None, int | None]],
-    ) -> None:
+    def __init__(self, path: Path, fp: IO[bytes], infos: Mapping[str, MemberInfo]) -> None:
         self.path = path
-        self.metadata = metadata
         self.members: tuple[str, ...] = tuple(infos)
         self._label = os.fspath(path)
         #: What the file was when opened; see ``changed_on_disk``.
         self.identity = _identity(os.fstat(fp.fileno()))
         self._fp = fp
-        self._zf = zf
+        self._fd = fp.fileno()
+        #: Only for members neither stored nor deflated (bzip2, lzma) and ``open_member``: built
+        #: on first need, so reading a normal wheel never parses its directory a second time.
+        self._zf: zipfile.ZipFile | None = None
         self._infos = infos
-        self._record = record
+        self.metadata: WheelMetadata
+        self._record: Mapping[str, tuple[str | None, int | None]] = {}
         #: Paths RECORD lists that the zip does not hold (a stale RECORD: warned about, not refused).
         self.stale_record: tuple[str, ...] = ()
 
@@ -160,29 +118,25 @@ class WheelArchive:
             fp: IO[bytes] = open(path, "rb")  # noqa: SIM115 - owned by the archive until close()
         except OSError as err:
             raise InvalidWheel(f"cannot open: {err.strerror or err}", subject=label) from None
-        zf: zipfile.ZipFile | None = None
+        archive: WheelArchive | None = None
         try:
             try:
-                zf = zipfile.ZipFile(fp)
-            except NotImplementedError as err:
-                try:
-                    problem = _unsupported_version(fp)
-                except (OSError, struct.error):
-                    problem = None
-                raise InvalidWheel(problem or f"not a valid zip file ({err})", subject=label) from None
+                infos = read_directory(fp.fileno(), os.fstat(fp.fileno()).st_size)
+            except MetadataError as err:
+                raise InvalidWheel(str(err), subject=label) from None
             except ZIP_ERRORS as err:
                 raise InvalidWheel(f"not a valid zip file ({err})", subject=label) from None
+            archive = cls(path, fp, infos)
             try:
-                infos = _check_entries(zf, os.fstat(fp.fileno()).st_size)
                 dist_info = find_dist_info(infos, name)
-                wheel_data = _read_small(zf, infos, f"{dist_info}/WHEEL", label)
+                wheel_data = archive._read_small(f"{dist_info}/WHEEL")
                 wheel_tags, purelib = parse_wheel_file(_text(wheel_data, f"{dist_info}/WHEEL"))
                 record_path = f"{dist_info}/RECORD"
-                record = parse_record(_text(_read_small(zf, infos, record_path, label), record_path))
+                record = parse_record(_text(archive._read_small(record_path), record_path))
                 stale = _check_record(infos, record, record_path)
             except MetadataError as err:
                 raise InvalidWheel(str(err), subject=label) from None
-            metadata = WheelMetadata(
+            archive.metadata = WheelMetadata(
                 filename=path.name,
                 name=name,
                 version=version,
@@ -192,7 +146,7 @@ class WheelArchive:
                 wheel_tags=wheel_tags,
                 root_is_purelib=purelib,
             )
-            archive = cls(path, fp, zf, infos, metadata, record)
+            archive._record = record
             archive.stale_record = stale
             for missing in stale:
                 # pip and delvewheel install such wheels; a repaired wheel gets a RECORD of what it holds.
@@ -201,17 +155,28 @@ class WheelArchive:
                     path.name,
                     missing,
                 )
-            archive._verify_bytes(metadata.wheel_path, wheel_data)
+            archive._verify_bytes(archive.metadata.wheel_path, wheel_data)
         except BaseException:
-            if zf is not None:
-                zf.close()
-            fp.close()
+            if archive is not None:
+                archive.close()
+            else:
+                fp.close()
             raise
         return archive
 
+    def _read_small(self, member: str) -> bytes:
+        """Read a metadata member whole (WHEEL, RECORD), refusing implausible sizes."""
+        info = self._infos.get(member)
+        if info is None:
+            raise MetadataError(f"no {member}")
+        if info.file_size > MAX_METADATA_SIZE:
+            raise MetadataError(f"{member} is implausibly large ({info.file_size} bytes)")
+        with self._reading(member):
+            return b"".join(self._inflate(member))
+
     # -- reading ----------------------------------------------------------------------------------
 
-    def _info(self, member: str) -> zipfile.ZipInfo:
+    def _info(self, member: str) -> MemberInfo:
         try:
             return self._infos[member]
         except KeyError:
@@ -225,11 +190,18 @@ class WheelArchive:
         except ZIP_ERRORS as err:
             raise InvalidWheel(f"cannot read {member!r}: {err}", subject=self._label) from None
 
+    def _zipfile(self) -> zipfile.ZipFile:
+        """zipfile's view of the wheel, for what only zipfile reads (bzip2, lzma, ``open_member``).
+        It shares the file position: not for use in forked workers (they read with ``os.pread``)."""
+        if self._zf is None:
+            self._zf = zipfile.ZipFile(self._fp)
+        return self._zf
+
     def size(self, member: str) -> int:
         """Uncompressed size of ``member``."""
         return self._info(member).file_size
 
-    def zipinfo(self, member: str) -> zipfile.ZipInfo:
+    def zipinfo(self, member: str) -> MemberInfo:
         """The central directory entry of ``member`` (mode, timestamps, sizes, offsets)."""
         return self._info(member)
 
@@ -248,30 +220,32 @@ class WheelArchive:
                 return quick
         with self._reading(member):
             if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
-                with self._zf.open(info) as stream:
+                self.raw_span(member)
+                with self._zipfile().open(member) as stream:
                     return stream.read(n)
             offset, length = self.raw_span(member)
             if info.compress_type == zipfile.ZIP_STORED:
-                return os.pread(self._fp.fileno(), min(n, length), offset)
+                return os.pread(self._fd, min(n, length), offset)
             inflater = compression.inflater()
             out = b""
             pos = 0
             while len(out) < n and pos < length and not inflater.eof:
-                chunk = os.pread(self._fp.fileno(), min(_HEAD_CHUNK, length - pos), offset + pos)
+                chunk = os.pread(self._fd, min(_HEAD_CHUNK, length - pos), offset + pos)
                 if not chunk:
                     break
                 pos += len(chunk)
                 out += inflater.decompress(inflater.unconsumed_tail + chunk, n - len(out))
             return out[:n]
 
-    def _quick_head(self, info: zipfile.ZipInfo, n: int) -> bytes | None:
+    def _quick_head(self, info: MemberInfo, n: int) -> bytes | None:
         """``head`` in one read of the local header and the first compressed bytes, with the
         standard zlib (the fastest to set up for a few bytes); None when that read is not enough
-        (a long extra field, or more input needed) or on any error, which the long way reports."""
-        expected = _raw_name(info)
+        (a long extra field, or more input needed) or on any error, which the long way reports.
+        The local header it checked is kept for ``raw_span`` (the writer's copy then needs no read)."""
+        expected = info.raw_name
         fixed = _LOCAL_HEADER.size + len(expected)
         try:
-            block = os.pread(self._fp.fileno(), fixed + _QUICK_SLACK, info.header_offset)
+            block = os.pread(self._fd, fixed + _QUICK_SLACK, info.header_offset)
         except OSError:
             return None
         if len(block) < fixed:
@@ -280,6 +254,8 @@ class WheelArchive:
         if magic != _LOCAL_MAGIC or block[_LOCAL_HEADER.size : fixed] != expected or name_len != len(expected):
             return None
         start = fixed + extra_len
+        if info.local is None and start <= len(block):
+            info.local = block[:start]
         data = block[start : start + info.compress_size]
         if info.compress_type == zipfile.ZIP_STORED:
             wanted = min(n, info.compress_size)
@@ -303,7 +279,7 @@ class WheelArchive:
         info = self._info(member)
         self.raw_span(member)
         with self._reading(member):
-            inner = self._zf.open(info)
+            inner = self._zipfile().open(member)
         return cast("IO[bytes]", _MemberStream(self, member, inner, info.file_size))
 
     def extract(self, member: str, dest: str | os.PathLike[str]) -> None:
@@ -324,16 +300,17 @@ class WheelArchive:
         inherited archive), inflated with the fastest forward inflater installed (ISA-L, else
         zlib-ng, ~1.7x zipfile's zlib), and their CRC checked; other methods go through zipfile."""
         info = self._info(member)
+        offset, length = self.raw_span(member)
         if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
-            with self._zf.open(info) as stream:
+            with self._zipfile().open(member) as stream:
                 while chunk := stream.read(CHUNK_SIZE):
                     yield chunk
             return
-        offset, length = self.raw_span(member)
+        fd = self._fd
         if info.compress_type == zipfile.ZIP_STORED:
             crc = pos = 0
             while pos < length:
-                chunk = os.pread(self._fp.fileno(), min(CHUNK_SIZE, length - pos), offset + pos)
+                chunk = os.pread(fd, min(CHUNK_SIZE, length - pos), offset + pos)
                 if not chunk:
                     break
                 pos += len(chunk)
@@ -345,7 +322,7 @@ class WheelArchive:
         inflater = compression.forward_inflater()
         crc = size = pos = 0
         while pos < length and not inflater.eof:
-            data = os.pread(self._fp.fileno(), min(CHUNK_SIZE, length - pos), offset + pos)
+            data = os.pread(fd, min(CHUNK_SIZE, length - pos), offset + pos)
             if not data:
                 break
             pos += len(data)
@@ -391,18 +368,39 @@ class WheelArchive:
     def raw_span(self, member: str) -> tuple[int, int]:
         """(offset, length) of ``member``'s compressed bytes in the wheel file, from its local header."""
         info = self._info(member)
-        expected = _raw_name(info)
-        # One read for the fixed header and the name the central directory says it has.
-        block = os.pread(self._fp.fileno(), _LOCAL_HEADER.size + len(expected), info.header_offset)
+        local = info.local if info.local is not None else self._local_header(info)
+        return info.header_offset + len(local), info.compress_size
+
+    def raw_entry(self, member: str) -> tuple[MemberInfo, int, bytes]:
+        """``member``'s directory entry, the offset of its compressed bytes and its local header as
+        stored (fixed part, name and extra field), checked against the central directory."""
+        info = self._info(member)
+        local = info.local if info.local is not None else self._local_header(info)
+        return info, info.header_offset + len(local), local
+
+    def _local_header(self, info: MemberInfo) -> bytes:
+        """Read and check ``info``'s local header in one read (two if its extra field is long), and
+        keep it. A cache filled in a forked worker stays there: it only saves a read."""
+        expected = info.raw_name
+        fixed = _LOCAL_HEADER.size + len(expected)
+        block = os.pread(self._fd, fixed + _EXTRA_SLACK, info.header_offset)
         if len(block) < _LOCAL_HEADER.size:
-            raise InvalidWheel(f"truncated local header of {member!r}", subject=self._label)
+            raise InvalidWheel(f"truncated local header of {info.filename!r}", subject=self._label)
         magic, *_, name_len, extra_len = _LOCAL_HEADER.unpack_from(block)
-        name = block[_LOCAL_HEADER.size : _LOCAL_HEADER.size + name_len]
-        if magic != _LOCAL_MAGIC or name_len != len(expected) or name != expected:
+        if magic != _LOCAL_MAGIC or name_len != len(expected) or block[_LOCAL_HEADER.size : fixed] != expected:
             raise InvalidWheel(
-                f"local header of {member!r} does not match the central directory", subject=self._label
+                f"local header of {info.filename!r} does not match the central directory", subject=self._label
             )
-        return info.header_offset + _LOCAL_HEADER.size + name_len + extra_len, info.compress_size
+        whole = fixed + extra_len
+        if whole > len(block):
+            # A long extra field: its bytes are not needed, only where the data starts. What the
+            # extra field holds is not checked, as zipfile does not check it either.
+            block += os.pread(self._fd, whole - len(block), info.header_offset + len(block))
+            if len(block) < whole:
+                raise InvalidWheel(f"truncated local header of {info.filename!r}", subject=self._label)
+        local = block[:whole]
+        info.local = local
+        return local
 
     def changed_on_disk(self) -> bool:
         """True if ``path`` no longer names the file that was opened (deleted, replaced, rewritten).
@@ -414,12 +412,13 @@ class WheelArchive:
 
     def fileno(self) -> int:
         """File descriptor of the open wheel (read it with os.pread only: it is shared)."""
-        return self._fp.fileno()
+        return self._fd
 
     # -- lifetime ---------------------------------------------------------------------------------
 
     def close(self) -> None:
-        self._zf.close()
+        if self._zf is not None:
+            self._zf.close()
         self._fp.close()
 
     def __enter__(self) -> WheelArchive:
@@ -497,19 +496,6 @@ def _identity(st: os.stat_result) -> tuple[int, int, int, int]:
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
 
-def _read_small(zf: zipfile.ZipFile, infos: Mapping[str, zipfile.ZipInfo], member: str, label: str) -> bytes:
-    """Read a metadata member whole (WHEEL, RECORD), refusing implausible sizes."""
-    info = infos.get(member)
-    if info is None:
-        raise MetadataError(f"no {member}")
-    if info.file_size > MAX_METADATA_SIZE:
-        raise MetadataError(f"{member} is implausibly large ({info.file_size} bytes)")
-    try:
-        return zf.read(info)
-    except ZIP_ERRORS as err:
-        raise InvalidWheel(f"cannot read {member!r}: {err}", subject=label) from None
-
-
 def _text(data: bytes, member: str) -> str:
     try:
         return data.decode("utf-8")
@@ -517,91 +503,8 @@ def _text(data: bytes, member: str) -> str:
         raise MetadataError(f"{member} is not UTF-8 text") from None
 
 
-def _check_entries(zf: zipfile.ZipFile, file_size: int) -> dict[str, zipfile.ZipInfo]:
-    """Reject hostile or broken entries; return the file members (not directories) by name, in zip order."""
-    infos: dict[str, zipfile.ZipInfo] = {}
-    seen: set[str] = set()
-    total = 0
-    end_of_data = min(getattr(zf, "start_dir", file_size), file_size)
-    spans = []
-    for info in zf.infolist():
-        name = info.orig_filename
-        reason = unsafe_member_name(name)
-        if reason:
-            raise MetadataError(f"member {name!r} {reason}")
-        kind = stat.S_IFMT(info.external_attr >> 16)
-        if kind == stat.S_IFLNK:
-            raise MetadataError(f"member {name!r} is a symbolic link")
-        if kind not in (0, stat.S_IFREG, stat.S_IFDIR):
-            raise MetadataError(f"member {name!r} is a special file (mode {kind:o})")
-        if name in seen:
-            raise MetadataError(f"member {name!r} appears more than once")
-        seen.add(name)
-        if info.flag_bits & _FLAG_ENCRYPTED:
-            raise MetadataError(f"member {name!r} is encrypted")
-        if info.flag_bits & _FLAG_STRONG_ENCRYPTION:
-            raise MetadataError(f"member {name!r} is encrypted (strong encryption, flag bit 6)")
-        if info.flag_bits & _FLAG_PATCHED:
-            raise MetadataError(f"member {name!r} is marked as compressed patched data (flag bit 5)")
-        if info.compress_type not in _METHODS:
-            raise MetadataError(f"member {name!r} uses unsupported compression method {info.compress_type}")
-        if info.compress_type == zipfile.ZIP_STORED and info.compress_size != info.file_size:
-            raise MetadataError(f"stored member {name!r} has inconsistent sizes")
-        if info.file_size > BOMB_MIN_SIZE and info.file_size > MAX_RATIO * max(info.compress_size, 1):
-            raise MetadataError(
-                f"member {name!r} expands {info.compress_size} bytes to {info.file_size} "
-                f"(ratio over {MAX_RATIO}:1, zip bomb?)"
-            )
-        total += info.file_size
-        if total > MAX_TOTAL_SIZE:
-            raise MetadataError(f"members expand to more than {MAX_TOTAL_SIZE} bytes (zip bomb?)")
-        minimum = _LOCAL_HEADER.size + len(_raw_name(info)) + info.compress_size
-        spans.append((info.header_offset, minimum, name))
-        if not name.endswith("/"):
-            infos[name] = info
-    directories = {parent for name in infos for parent in parent_dirs(name)}
-    for name in infos:
-        if name in directories:
-            raise MetadataError(f"member {name!r} is both a file and a directory")
-    # Each entry must fit in the file before the central directory and not overlap the next one:
-    # overlapping entries are how non-recursive zip bombs reuse one compressed stream many times.
-    spans.sort()
-    for index, (offset, minimum, name) in enumerate(spans):
-        limit = spans[index + 1][0] if index + 1 < len(spans) else end_of_data
-        if offset < 0:
-            raise MetadataError(f"member {name!r} starts before the beginning of the file (malformed zip)")
-        if offset + minimum > limit:
-            problem = "overlaps the next entry" if index + 1 < len(spans) else "runs past the end of the data"
-            raise MetadataError(f"member {name!r} {problem} (truncated or malformed zip)")
-    return infos
-
-
-def _unsupported_version(fp: IO[bytes]) -> str | None:
-    """The problem zipfile refused with NotImplementedError at open, naming the member: it only says
-    "zip file version 18.9". Walks the central directory itself, so it stays within what was read."""
-    size = os.fstat(fp.fileno()).st_size
-    tail = os.pread(fp.fileno(), min(size, 65536 + 22), max(0, size - 65536 - 22))
-    end = tail.rfind(b"PK\x05\x06")
-    if end >= 0 and end + 22 <= len(tail):
-        count, cd_size, cd_offset = struct.unpack_from("<HII", tail, end + 10)
-        directory = os.pread(fp.fileno(), min(cd_size, 64 << 20), cd_offset)
-        pos = 0
-        for _ in range(count):
-            if directory[pos : pos + 4] != b"PK\x01\x02" or pos + 46 > len(directory):
-                break
-            version, name_len, extra_len, comment_len = struct.unpack_from("<H20xHHH", directory, pos + 6)
-            if version > MAX_EXTRACT_VERSION:
-                name = directory[pos + 46 : pos + 46 + name_len].decode("utf-8", "replace")
-                return (
-                    f"member {name!r} needs zip version {version / 10:.1f} to extract "
-                    f"(the highest defined is {MAX_EXTRACT_VERSION / 10:.1f}; corrupted header?)"
-                )
-            pos += 46 + name_len + extra_len + comment_len
-    return None
-
-
 def _check_record(
-    infos: Mapping[str, zipfile.ZipInfo],
+    infos: Mapping[str, MemberInfo],
     record: Mapping[str, tuple[str | None, int | None]],
     record_path: str,
 ) -> tuple[str, ...]:
@@ -620,7 +523,7 @@ def _check_record(
             raise MetadataError(f"RECORD has no hash for {path!r}")
         if size is not None and size != info.file_size:
             raise MetadataError(f"RECORD gives {path!r} {size} bytes, the zip {info.file_size}")
-    for member in infos:
-        if member not in record and member not in unlisted:
-            raise MetadataError(f"member {member!r} is not listed in RECORD")
+    if not infos.keys() - record.keys() <= unlisted:
+        unrecorded = next(m for m in infos if m not in record and m not in unlisted)
+        raise MetadataError(f"member {unrecorded!r} is not listed in RECORD")
     return tuple(stale)
