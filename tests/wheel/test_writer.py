@@ -156,6 +156,37 @@ def test_data_descriptors_and_zip64_extras_in_the_source(tmp_path: Path) -> None
         result.verify_record()
 
 
+def test_long_and_short_extra_fields_in_the_source(tmp_path: Path) -> None:
+    """Local headers with an extra field of their own (an unknown ID zipfile passes through): the
+    short one and the long one (past what one read of the header takes) are both dropped from the
+    output, the data is copied as it is, whether sniffing read the headers first or not."""
+    src = tmp_path / "src" / NAME
+    src.parent.mkdir()
+    entries = []
+    for name, extra in (("demo/short.py", 8), ("demo/long.py", 700), ("demo/none.py", 0)):
+        info = zipfile.ZipInfo(name, date_time=(2020, 2, 2, 0, 0, 0))
+        info.compress_type = zipfile.ZIP_DEFLATED
+        info.extra = struct.pack("<HH", 0xCAFE, extra - 4) + bytes(extra - 4) if extra else b""
+        entries.append((info, f"{name} = 1\n".encode() * 50))
+    zip_wheel(src, entries)
+    (tmp_path / "sniffed").mkdir()
+    (tmp_path / "cold").mkdir()
+    for sniff in (False, True):
+        with WheelArchive.open(src) as source:
+            if sniff:
+                for member in source.members:
+                    source.head(member, 16)
+            out = write_wheel(source, tmp_path / ("sniffed" if sniff else "cold") / NAME)
+        with zipfile.ZipFile(out) as zf:
+            assert zf.testzip() is None
+            assert all(info.extra == b"" for info in zf.infolist())
+        for member in ("demo/short.py", "demo/long.py", "demo/none.py"):
+            assert compressed_bytes(out, member) == compressed_bytes(src, member)
+        with WheelArchive.open(out) as result:
+            result.verify_record()
+            assert result.zipinfo("demo/long.py").date_time == (2020, 2, 2, 0, 0, 0)
+
+
 @pytest.fixture
 def changed(demo_wheel: Path, tmp_path: Path) -> Path:
     tool = tmp_path / "tool.dat"

@@ -254,8 +254,9 @@ class WheelArchive:
         if magic != _LOCAL_MAGIC or block[_LOCAL_HEADER.size : fixed] != expected or name_len != len(expected):
             return None
         start = fixed + extra_len
-        if info.local is None and start <= len(block):
-            info.local = block[:start]
+        if info.data_offset < 0:
+            info.data_offset = info.header_offset + start
+            info.local = block[:start] if extra_len <= _EXTRA_SLACK and start <= len(block) else b""
         data = block[start : start + info.compress_size]
         if info.compress_type == zipfile.ZIP_STORED:
             wanted = min(n, info.compress_size)
@@ -368,19 +369,23 @@ class WheelArchive:
     def raw_span(self, member: str) -> tuple[int, int]:
         """(offset, length) of ``member``'s compressed bytes in the wheel file, from its local header."""
         info = self._info(member)
-        local = info.local if info.local is not None else self._local_header(info)
-        return info.header_offset + len(local), info.compress_size
+        if info.data_offset < 0:
+            self._read_local_header(info)
+        return info.data_offset, info.compress_size
 
     def raw_entry(self, member: str) -> tuple[MemberInfo, int, bytes]:
         """``member``'s directory entry, the offset of its compressed bytes and its local header as
-        stored (fixed part, name and extra field), checked against the central directory."""
+        stored (fixed part, name and extra field; b"" when the extra field is long), checked
+        against the central directory."""
         info = self._info(member)
-        local = info.local if info.local is not None else self._local_header(info)
-        return info, info.header_offset + len(local), local
+        if info.data_offset < 0:
+            self._read_local_header(info)
+        return info, info.data_offset, info.local
 
-    def _local_header(self, info: MemberInfo) -> bytes:
-        """Read and check ``info``'s local header in one read (two if its extra field is long), and
-        keep it. A cache filled in a forked worker stays there: it only saves a read."""
+    def _read_local_header(self, info: MemberInfo) -> None:
+        """Read and check ``info``'s local header in one read, and keep what it says. What its
+        extra field holds is not needed (zipfile does not read it either), only its length; a
+        cache filled in a forked worker stays there, it only saves a read."""
         expected = info.raw_name
         fixed = _LOCAL_HEADER.size + len(expected)
         block = os.pread(self._fd, fixed + _EXTRA_SLACK, info.header_offset)
@@ -392,15 +397,8 @@ class WheelArchive:
                 f"local header of {info.filename!r} does not match the central directory", subject=self._label
             )
         whole = fixed + extra_len
-        if whole > len(block):
-            # A long extra field: its bytes are not needed, only where the data starts. What the
-            # extra field holds is not checked, as zipfile does not check it either.
-            block += os.pread(self._fd, whole - len(block), info.header_offset + len(block))
-            if len(block) < whole:
-                raise InvalidWheel(f"truncated local header of {info.filename!r}", subject=self._label)
-        local = block[:whole]
-        info.local = local
-        return local
+        info.local = block[:whole] if whole <= len(block) else b""
+        info.data_offset = info.header_offset + whole
 
     def changed_on_disk(self) -> bool:
         """True if ``path`` no longer names the file that was opened (deleted, replaced, rewritten).

@@ -66,8 +66,8 @@ _BEFORE_ANY = -(1 << 80)
 
 class MemberInfo:
     """One entry of the central directory: the fields of ``zipfile.ZipInfo`` the code reads (sizes
-    and offset already taken from the ZIP64 extra field), the name's stored bytes, and the local
-    header once it was read (see ``WheelArchive.raw_span``)."""
+    and offset already taken from the ZIP64 extra field), the name's stored bytes, and what the
+    local header said once it was read (see ``WheelArchive.raw_entry``)."""
 
     __slots__ = (
         "filename",
@@ -83,6 +83,7 @@ class MemberInfo:
         "internal_attr",
         "external_attr",
         "header_offset",
+        "data_offset",
         "local",
     )
 
@@ -115,8 +116,10 @@ class MemberInfo:
         self.internal_attr = internal_attr
         self.external_attr = external_attr
         self.header_offset = header_offset
-        #: The member's whole local header (fixed part, name, extra field) once read and checked.
-        self.local: bytes | None = None
+        #: Once the local header was read and checked: where the compressed data starts, and the
+        #: whole header (fixed part, name, extra field), or b"" if its extra field is long.
+        self.data_offset = -1
+        self.local = b""
 
     @property
     def orig_filename(self) -> str:
