@@ -310,3 +310,33 @@ def test_signature_files_need_not_be_in_record(tmp_path: Path) -> None:
         zf.writestr("demo-1.0.dist-info/RECORD.jws", b"{}")
     with WheelArchive.open(path) as wheel:
         assert "demo-1.0.dist-info/RECORD.jws" in wheel.members
+
+
+def test_bzip2_and_lzma_members_are_read_through_zipfile_only_when_needed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = b"the same line again and again\n" * 2000
+    entries: list[tuple[zipfile.ZipInfo | str, bytes]] = [("demo/plain.txt", text)]
+    for name, method in (("bz2", zipfile.ZIP_BZIP2), ("xz", zipfile.ZIP_LZMA)):
+        info = zipfile.ZipInfo(f"demo/{name}.txt", date_time=(2020, 1, 1, 0, 0, 0))
+        info.compress_type = method
+        entries.append((info, text))
+    path = zip_wheel(tmp_path / NAME, entries)
+    built: list[object] = []
+    real = zipfile.ZipFile
+
+    def counting(*args: object, **kwargs: object) -> zipfile.ZipFile:
+        built.append(args)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(zipfile, "ZipFile", counting)
+    with WheelArchive.open(path) as wheel:
+        assert wheel.read("demo/plain.txt") == text
+        assert not built  # a stored or deflated member never needs zipfile's parse
+        for member in ("demo/bz2.txt", "demo/xz.txt"):
+            assert wheel.head(member, 8) == text[:8]
+            assert wheel.read(member) == text
+            with wheel.open_member(member) as stream:
+                assert stream.read() == text
+        wheel.verify_record()
+    assert len(built) == 1  # built once, on first need
