@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import sys
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, cast
@@ -124,7 +124,8 @@ def _parse_in_parallel(
     global _inherited
     _inherited = archive
     path = str(archive.path)
-    large = sorted((m for m in archive.members if archive.size(m) >= _TASK_BYTES), key=archive.size, reverse=True)
+    sizes = {m: archive.size(m) for m in archive.members}
+    large = sorted((m for m, size in sizes.items() if size >= _TASK_BYTES), key=sizes.__getitem__, reverse=True)
     chosen = set(large)
     members = large + [m for m in archive.members if m not in chosen]
     backends()  # imported once here, not once per forked worker
@@ -132,15 +133,15 @@ def _parse_in_parallel(
         with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
             # The first submit forks the workers: the archive they inherit is open and validated.
             tasks: list[tuple[list[str], Future[list[ScannedBinary]]]] = []
-            for share in _tasks(archive, members):
+            for share in _tasks(sizes, members):
                 tasks.append((share, pool.submit(_parse_share, path, fmt, share, archive.identity)))
             tell = _DataInOrder(archive, fmt, large, on_data) if on_data is not None else None
             # Only once the workers are forked: a progress display runs a thread of its own.
-            total = sum(archive.size(m) for m in members)
+            total = sum(sizes.values())
             with progress.task(_READING, total) as advance:
                 for share, future in tasks:
                     found = {item.member for item in future.result()}
-                    advance(sum(archive.size(m) for m in share))
+                    advance(sum(sizes[m] for m in share))
                     if tell is not None:
                         tell.resolved(share, found)
             by_member = {item.member: item for _, future in tasks for item in future.result()}
@@ -173,14 +174,14 @@ class _DataInOrder:
             self._next += 1
 
 
-def _tasks(archive: WheelArchive, members: Iterable[str]) -> Iterator[list[str]]:
+def _tasks(sizes: Mapping[str, int], members: Iterable[str]) -> Iterator[list[str]]:
     """``members`` (large ones first) as worker tasks: a large member alone, so it starts at once;
     small ones together, so thousands of them cost tens of round trips to the workers, not
     thousands. Most small members are not binaries and cost only their sniff."""
     batch: list[str] = []
     batch_bytes = 0
     for member in members:
-        size = archive.size(member)
+        size = sizes[member]
         if size >= _TASK_BYTES:
             yield [member]
             continue
