@@ -89,7 +89,6 @@ def main() -> None:
         print(f"built {wheel.name}: {wheel.stat().st_size / 1e9:.2f} GB, {SMALL + 5} members "
               f"({time.perf_counter() - start:.0f} s)")
         out = work / "out"
-        out.mkdir()  # as cibuildwheel's wheelhouse: repair copies unchanged members during its scan
         seconds, peak = run_timed([sys.executable, "-m", "wheelrepair", "repair", str(wheel), "--lib-path",
                                    str(libdir), "-w", str(out)])
         (repaired,) = out.glob("*.whl")

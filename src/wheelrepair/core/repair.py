@@ -15,7 +15,7 @@ import os
 import posixpath
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -48,7 +48,6 @@ from ..wheel.metadata import WheelMetadata, installed_path, retag
 from ..wheel.packages import namespace_inits
 from ..wheel.requires import add_requirement
 from ..wheel.writer import sync_dir, sync_file, write_wheel
-from .early import EarlyCopy
 from .exclude import GlobSet
 from .graph import build_graph
 from .naming import memoized_sha256
@@ -119,14 +118,8 @@ def libs_dir_for(metadata: WheelMetadata, options: RepairOptions) -> str:
     return "" if normalized == "." else normalized
 
 
-def analyze(
-    archive: WheelArchive,
-    options: RepairOptions,
-    *,
-    allow_host: bool = True,
-    on_data: Callable[[str], None] | None = None,
-) -> Analysis:
-    fmt, scanned = scan_wheel(archive, on_data)
+def analyze(archive: WheelArchive, options: RepairOptions, *, allow_host: bool = True) -> Analysis:
+    fmt, scanned = scan_wheel(archive)
     analysis = analyze_scanned(archive.path, archive.metadata, fmt, scanned, options, allow_host=allow_host)
     return _with_requirements(analysis, archive)
 
@@ -313,9 +306,8 @@ def check_analysis(analysis: Analysis) -> tuple[str, ...]:
 
 
 def repair(path: Path, out_dir: Path, options: RepairOptions) -> RepairResult:
-    with WheelArchive.open(path) as archive, contextlib.ExitStack() as cleanup:
-        early_staging, early = _early_copy(archive, out_dir, cleanup)
-        analysis = analyze(archive, options, on_data=early.offer if early is not None else None)
+    with WheelArchive.open(path) as archive:
+        analysis = analyze(archive, options)
         name = archive.metadata.filename
         if analysis.format is None or not analysis.scanned:
             raise NotRepairable("holds no binaries for its platform: nothing to repair", subject=name)
@@ -429,14 +421,10 @@ def repair(path: Path, out_dir: Path, options: RepairOptions) -> RepairResult:
                     modes[sbom[0]] = 0o644
             # An upper bound: the input plus every new member uncompressed.
             need = archive.identity[2] + sum(_content_size(c) for c in (*replace.values(), *add.values()))
-            staging_context = (
-                contextlib.nullcontext(early_staging) if early_staging is not None else _staging_dir(out_dir)
-            )
-            with _writing(out_dir, name, need), staging_context as staging:
+            with _writing(out_dir, name, need), _staging_dir(out_dir) as staging:
                 # Staged beside the output (same file system, so the final rename is atomic) under
                 # its real name, so the check below reads exactly the wheel users will get.
                 staged = staging / new_name
-                body = early.take({*replace, *removed}) if early is not None else None
                 write_wheel(
                     archive,
                     staged,
@@ -447,7 +435,6 @@ def repair(path: Path, out_dir: Path, options: RepairOptions) -> RepairResult:
                     level=options.zip_compression_level,
                     remove=removed,
                     sync=False,
-                    body=body,
                 )
                 # The output reaches the disk while it is checked (torch: ~0.1 s of waiting), and
                 # before it gets its final name.
@@ -473,22 +460,6 @@ def repair(path: Path, out_dir: Path, options: RepairOptions) -> RepairResult:
             sbom=sbom[0] if sbom else None,
             dropped=dropped,
         )
-
-
-def _early_copy(
-    archive: WheelArchive, out_dir: Path, cleanup: contextlib.ExitStack
-) -> tuple[Path | None, EarlyCopy | None]:
-    """A staging directory in ``out_dir`` with an output the scan starts filling (see core/early.py),
-    when ``out_dir`` already exists: a repair that is refused must not leave a directory behind."""
-    if not out_dir.is_dir():
-        return None, None
-    try:
-        staging = cleanup.enter_context(_staging_dir(out_dir))
-        early = EarlyCopy(archive, staging)
-    except OSError:
-        return None, None  # not writable: the usual path says so, in one line
-    cleanup.callback(early.discard)
-    return staging, early
 
 
 def _first_reason(verdict: Verdict) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import sys
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, cast
@@ -63,15 +63,9 @@ def wheel_format(platform_tags: Sequence[str], found: Sequence[str]) -> str | No
     return counts.most_common(1)[0][0] if counts else None
 
 
-def scan_wheel(
-    archive: WheelArchive, on_data: Callable[[str], None] | None = None
-) -> tuple[str | None, list[ScannedBinary]]:
+def scan_wheel(archive: WheelArchive) -> tuple[str | None, list[ScannedBinary]]:
     """Every binary of the wheel's own format, parsed; binaries of other formats are ignored (a Linux
-    wheel may ship a Windows DLL as data). Large wheels are sniffed and parsed on several cores.
-
-    ``on_data``, if given, hears of members that are not binaries to analyse, in archive order,
-    while the workers are still reading the rest (large wheels only; a repair copies them
-    meanwhile)."""
+    wheel may ship a Windows DLL as data). Large wheels are sniffed and parsed on several cores."""
     fmt = wheel_format(archive.metadata.platform_tags, [])
     if fmt is None:
         # The tag does not say: the format is what the wheel holds most of, known only once
@@ -85,7 +79,7 @@ def scan_wheel(
     workers = min(os.cpu_count() or 1, _MAX_WORKERS)
     total = sum(archive.size(m) for m in archive.members)
     if workers >= 2 and total >= _PARALLEL_BYTES:
-        return fmt, _parse_in_parallel(archive, fmt, workers, on_data)
+        return fmt, _parse_in_parallel(archive, fmt, workers)
     found = [m for m, b in _sniff(archive, archive.members) if b.format == fmt and _analysed(archive, m, b)]
     return fmt, _parse_serially(archive, fmt, found)
 
@@ -111,9 +105,7 @@ def _parse_serially(archive: WheelArchive, fmt: str, found: list[str]) -> list[S
         return _parse_members(archive, fmt, found, advance)
 
 
-def _parse_in_parallel(
-    archive: WheelArchive, fmt: str, workers: int, on_data: Callable[[str], None] | None
-) -> list[ScannedBinary]:
+def _parse_in_parallel(archive: WheelArchive, fmt: str, workers: int) -> list[ScannedBinary]:
     """Sniff and parse every member on worker processes, large members first, so the longest
     parse starts at once and the sniffing of thousands of small members is shared by the cores."""
     # Imported here: multiprocessing costs more start-up time than a small wheel takes to scan.
@@ -135,43 +127,16 @@ def _parse_in_parallel(
             tasks: list[tuple[list[str], Future[list[ScannedBinary]]]] = []
             for share in _tasks(sizes, members):
                 tasks.append((share, pool.submit(_parse_share, path, fmt, share, archive.identity)))
-            tell = _DataInOrder(archive, fmt, large, on_data) if on_data is not None else None
             # Only once the workers are forked: a progress display runs a thread of its own.
             total = sum(sizes.values())
             with progress.task(_READING, total) as advance:
                 for share, future in tasks:
-                    found = {item.member for item in future.result()}
+                    future.result()
                     advance(sum(sizes[m] for m in share))
-                    if tell is not None:
-                        tell.resolved(share, found)
             by_member = {item.member: item for _, future in tasks for item in future.result()}
     finally:
         _inherited = None
     return [by_member[m] for m in archive.members if m in by_member]
-
-
-class _DataInOrder:
-    """Passes the members that are not binaries to ``on_data`` in archive order, each as soon as
-    everything before it is known. The large members, whose tasks finish last, are sniffed here at
-    the start: a binary among them is known to be one before it is parsed."""
-
-    def __init__(
-        self, archive: WheelArchive, fmt: str, large: list[str], on_data: Callable[[str], None]
-    ) -> None:
-        self._members = archive.members
-        self._on_data = on_data
-        self._next = 0
-        binaries = {m for m, b in _sniff(archive, large) if b.format == fmt and _analysed(archive, m, b)}
-        self._data: dict[str, bool] = {m: m not in binaries for m in large}
-
-    def resolved(self, share: list[str], binaries: set[str]) -> None:
-        for member in share:
-            self._data.setdefault(member, member not in binaries)
-        while self._next < len(self._members) and self._members[self._next] in self._data:
-            member = self._members[self._next]
-            if self._data.pop(member):
-                self._on_data(member)
-            self._next += 1
 
 
 def _tasks(sizes: Mapping[str, int], members: Iterable[str]) -> Iterator[list[str]]:

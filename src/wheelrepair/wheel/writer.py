@@ -4,7 +4,6 @@ Output is a pure function of the inputs (and SOURCE_DATE_EPOCH):
 
 - unchanged members keep their compressed bytes, timestamp and mode; their local header is rebuilt
   from the central directory (no data descriptor, no extra fields except zip64 when needed);
-- members copied ahead into a ``WrittenBody`` come first, then the others in archive order;
 - replaced members keep their position, mode and timestamp; added members follow, sorted by name,
   with ``NEW_MEMBER_MODE`` (unless ``modes`` says otherwise) and the date 1980-01-01 00:00:00;
 - the dist-info WHEEL and a regenerated RECORD come last;
@@ -175,40 +174,31 @@ def write_wheel(
     modes: Mapping[str, int] = _EMPTY_MODES,
     level: int = compression.DEFAULT_LEVEL,
     sync: bool = True,
-    body: WrittenBody | None = None,
 ) -> Path:
     """Write ``source`` with the given changes to ``dest`` (a full ``.whl`` path whose directory exists)
     atomically; return ``dest``. ``replace``/``add`` values are bytes or a file to stream from;
     ``wheel_tags`` replaces the WHEEL Tag lines; ``modes`` sets permission bits of added members;
     ``level`` is the deflate level (0-9, 0 = stored) of the members written anew. ``sync=False``
     leaves flushing to disk to the caller (``sync_file``), who renames ``dest`` again later and
-    may overlap the wait with other work. ``body`` (from ``start_body``, in ``dest``'s directory)
-    holds members already copied: the output continues it, and they stay first."""
+    may overlap the wait with other work."""
     dest = Path(dest)
     meta = source.metadata
-    try:
-        _check_request(source, dest, replace, add, remove, wheel_tags, modes)
-        early = body.copied if body is not None else frozenset()
-        if early & (set(replace) | set(remove)):
-            raise ValueError("a member copied ahead is also replaced or removed")
-        if not 0 <= level <= 9:
-            raise UsageError(f"zip compression level {level} is not between 0 (stored) and 9")
-        epoch_date = _source_date_epoch()
-    except BaseException:
-        if body is not None:
-            body.discard()
-        raise
+    _check_request(source, dest, replace, add, remove, wheel_tags, modes)
+    if not 0 <= level <= 9:
+        raise UsageError(f"zip compression level {level} is not between 0 (stored) and 9")
+    epoch_date = _source_date_epoch()
     managed = {meta.record_path, meta.wheel_path, *(f"{meta.dist_info}/{s}" for s in SIGNATURE_FILES)}
 
-    if body is None:
-        body = start_body(source, dest.parent, f".{dest.name}.")
-    fd, temp_name = body.fd, body.path
+    fd, temp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
     pipeline = _Pipeline(_workers())
     bar = progress.start(f"writing {dest.name}", _work(source, replace, add, remove))
-    bar.advance(sum(source.size(m) for m in early))
     try:
-        out, entries, rows, raw = body.out, body.entries, body.rows, body.raw
+        out = _Output(fd)
+        entries: list[_Entry | bytes] = []
+        rows: list[tuple[str, str | None, int | None]] = []
         record = source.record()
+
+        raw = _RawCopier(out, source, epoch_date)
 
         def write_new(
             member: str, content: Content, external_attr: int, create_system: int, date: tuple[int, ...]
@@ -231,7 +221,7 @@ def write_wheel(
             rows.append((member, record[member][0], size))
 
         for member in source.members:
-            if member in managed or member in remove or member in early:
+            if member in managed or member in remove:
                 continue
             if member in replace:
                 info = source.zipinfo(member)
@@ -298,44 +288,6 @@ def write_wheel(
     if sync:
         _fsync_dir(dest.parent)
     return dest
-
-
-class WrittenBody:
-    """The start of an output wheel: unchanged members copied raw into a temporary file before the
-    rest of the output is known (a repair copies what cannot change while its workers are still
-    reading binaries). ``write_wheel(body=...)`` finishes the file; ``discard`` removes it."""
-
-    def __init__(self, source: WheelArchive, directory: Path, prefix: str = ".wheelrepair-") -> None:
-        self.fd, self.path = tempfile.mkstemp(prefix=prefix, suffix=".part", dir=directory)
-        self.out = _Output(self.fd)
-        self.raw = _RawCopier(self.out, source, _source_date_epoch())
-        self.entries: list[_Entry | bytes] = []
-        self.rows: list[tuple[str, str | None, int | None]] = []
-        self._record = source.record()
-        self._source = source
-        self._copied: set[str] = set()
-
-    @property
-    def copied(self) -> frozenset[str]:
-        return frozenset(self._copied)
-
-    def copy(self, member: str) -> None:
-        """Append ``member``'s compressed bytes as they are (members are copied in call order)."""
-        self.entries.append(self.raw.add(member))
-        self.rows.append((member, self._record[member][0], self._source.size(member)))
-        self._copied.add(member)
-
-    def discard(self) -> None:
-        """Remove the temporary file (the repair wrote no output after all, or wrote it anew)."""
-        with contextlib.suppress(OSError):
-            os.close(self.fd)
-        with contextlib.suppress(OSError):
-            os.unlink(self.path)
-
-
-def start_body(source: WheelArchive, directory: str | os.PathLike[str], prefix: str = ".wheelrepair-") -> WrittenBody:
-    """An empty output in ``directory`` (where the finished wheel will be renamed to)."""
-    return WrittenBody(source, Path(directory), prefix)
 
 
 #: Test-only: seconds to pause halfway through writing (members written, no central directory yet),
