@@ -15,7 +15,7 @@ import os
 import posixpath
 import shutil
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -47,7 +47,8 @@ from ..wheel.archive import WheelArchive
 from ..wheel.metadata import WheelMetadata, installed_path, retag
 from ..wheel.packages import namespace_inits
 from ..wheel.requires import add_requirement
-from ..wheel.writer import sync_dir, sync_file, write_wheel
+from ..wheel.writer import Content, DeflateAhead, Deflated, sync_dir, sync_file, write_wheel
+from .apply import apply_plan
 from .exclude import GlobSet
 from .graph import build_graph
 from .naming import memoized_sha256
@@ -252,10 +253,15 @@ class _HostReader:
             with open(path, "rb") as fh:
                 if not self._backend.sniff(fh.read(64)):
                     return None
+                if self._backend.lazy and os.fstat(fh.fileno()).st_size:
+                    # Mapped, not read: the parse touches the headers and tables it needs, not
+                    # the 25 MB of code of a BLAS (what it keeps holds no reference to the map).
+                    with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+                        return self._backend.read(cast(bytes, mapped), path)  # mmap has len, slicing and find
                 fh.seek(0)
                 data = fh.read()
             return self._backend.read(data, path)
-        except (OSError, InvalidBinary):
+        except (OSError, ValueError, InvalidBinary):
             return None
         except PARSE_ERRORS:
             # A damaged host file is not the library the loader would take either.
@@ -399,17 +405,19 @@ def repair(path: Path, out_dir: Path, options: RepairOptions) -> RepairResult:
                 with _writing(out_dir, name, archive.identity[2]):
                     _copy_atomically(archive, output)
             return RepairResult(analysis, plan, output, changed=False, tags=tuple(tags))
-        with tempfile.TemporaryDirectory(prefix="wheelrepair-") as scratch:
+        with tempfile.TemporaryDirectory(prefix="wheelrepair-") as scratch, DeflateAhead(
+            options.zip_compression_level
+        ) as ahead:
             with _writing(Path(scratch).parent, name, 0, scratch=True):
-                replace, add = _apply(plan, archive, backend, Path(scratch))
-                replace, add = apply_moves(moves, replace, add, archive.read)
+                applied = apply_plan(plan, archive, backend, Path(scratch), ahead, _scanned_binary(analysis, plan))
+                replace, add = apply_moves(moves, applied.replace, applied.add, archive.read)
             removed = frozenset(member for member, _ in dropped)
             for member in removed:
                 replace.pop(member, None)
             modes = script_modes(moves, lambda m: (archive.zipinfo(m).external_attr >> 16) & 0o7777)
             sbom = sbom_for_repair(
                 plan, analysis.graph, archive.metadata, new_name, archive.members, archive.read,
-                {**replace, **add}, __version__, hash_file,
+                _as_written({**replace, **add}), __version__, hash_file, applied.digests(),
             )  # fmt: skip
             if sbom is not None:
                 (replace if sbom[0] in archive.members else add)[sbom[0]] = sbom[1]
@@ -436,7 +444,9 @@ def repair(path: Path, out_dir: Path, options: RepairOptions) -> RepairResult:
                 # before it gets its final name.
                 with ThreadPoolExecutor(max_workers=1) as flusher:
                     flushed = flusher.submit(sync_file, staged)
-                    _verify(staged, analysis, {**replace, **add}, backend, options, verdict, removed)
+                    _verify(
+                        staged, analysis, {**replace, **add}, backend, options, verdict, removed, applied.parsed
+                    )
                     flushed.result()
                 if archive.changed_on_disk():
                     raise InvalidWheel(
@@ -465,51 +475,31 @@ def _first_reason(verdict: Verdict) -> str:
     return ""
 
 
-def _apply(
-    plan: RepairPlan, archive: WheelArchive, backend: Backend, scratch: Path
-) -> tuple[dict[str, Path | bytes], dict[str, Path | bytes]]:
-    replace: dict[str, Path | bytes] = {}
-    add: dict[str, Path | bytes] = {}
-    sources = {v.dest: v.source for v in plan.vendored}
-    for index, (target, edit) in enumerate(sorted(plan.edits.items())):
-        work = scratch / f"{index}-{os.path.basename(target)}"
-        if target in sources:
-            shutil.copyfile(sources[target], work)
-        else:
-            archive.extract(target, work)
-        if not edit.is_empty:
-            with malformed_binary(f"{archive.metadata.filename}: {target}"):
-                backend.rewrite(work, edit)
-                backend.finalize(work)
-        (add if target in sources else replace)[target] = work
-    for vendored in plan.vendored:
-        add.setdefault(vendored.dest, Path(vendored.source))
-    for directory in plan.copy_dirs:
-        for vendored in plan.vendored:
-            add[posixpath.join(directory, posixpath.basename(vendored.dest))] = add[vendored.dest]
-    for member, content in plan.files.items():
-        (replace if member in archive.members else add)[member] = content
-    return replace, add
-
-
 def _verify(
     staged: Path,
     before: Analysis,
-    written: Mapping[str, Path | bytes],
+    written: Mapping[str, Content],
     backend: Backend,
     options: RepairOptions,
     verdict: Verdict,
     removed: frozenset[str] = frozenset(),
+    parsed: Mapping[str, Binary] | None = None,
 ) -> None:
     """Re-resolve the output with only its own contents: the same test ``check`` applies. Binaries
     that repair did not touch are taken from the first scan; the rest are parsed from what was
-    written, so the check costs what the repair changed, not the wheel's size."""
+    written, so the check costs what the repair changed, not the wheel's size. ``parsed`` holds
+    members edited in memory, already parsed from exactly the bytes the writer was handed (while
+    they were being compressed)."""
     fmt = before.format
     assert fmt is not None
     with WheelArchive.open(staged) as archive:
         metadata = archive.metadata
         scanned = [s for s in before.scanned if s.member not in written and s.member not in removed]
         for member, content in written.items():
+            if parsed and member in parsed and isinstance(content, Deflated):
+                size = len(content.data)
+                scanned.append(ScannedBinary(member, installed_path(member, metadata), fmt, parsed[member], size))
+                continue
             with _written_bytes(content, backend) as data:
                 if not backend.sniff(bytes(data[:64])):
                     continue
@@ -550,16 +540,20 @@ def _requirement_files(
 
 
 @contextmanager
-def _written_bytes(content: Path | bytes, backend: Backend) -> Iterator[bytes | ByteSource]:
+def _written_bytes(content: Content, backend: Backend) -> Iterator[bytes | ByteSource]:
     """What repair wrote, for the check: a lazy reader gets the file mapped, not read, so memory
     holds the pages it touches (headers, dynamic section), not the whole library."""
+    if isinstance(content, Deflated):
+        yield content.data
+        return
     if isinstance(content, bytes):
         yield content
         return
-    if not backend.lazy or content.stat().st_size == 0:
-        yield content.read_bytes()
+    path = Path(content)
+    if not backend.lazy or path.stat().st_size == 0:
+        yield path.read_bytes()
         return
-    with open(content, "rb") as stream, mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+    with open(path, "rb") as stream, mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
         yield cast(ByteSource, mapped)  # mmap has len, slicing and find
 
 
@@ -642,8 +636,33 @@ def _mib(size: int) -> str:
     return f"{size / (1 << 20):.1f} MiB"
 
 
-def _content_size(content: Path | bytes) -> int:
-    return len(content) if isinstance(content, bytes) else content.stat().st_size
+def _content_size(content: Content) -> int:
+    if isinstance(content, Deflated):
+        return len(content.data)
+    return len(content) if isinstance(content, bytes) else os.stat(content).st_size
+
+
+def _as_written(contents: Mapping[str, Content]) -> dict[str, Path | bytes]:
+    """The contents as bytes or files, for readers that know no ``Deflated``."""
+    return {
+        m: c.data if isinstance(c, Deflated) else c if isinstance(c, bytes) else Path(c)
+        for m, c in contents.items()
+    }
+
+
+def _scanned_binary(analysis: Analysis, plan: RepairPlan) -> Callable[[str], Binary | None]:
+    """The binary the first pass parsed for an edit target (a member, or a vendored library's
+    destination), so an edit need not parse it again."""
+    by_dest = {v.dest: v.source for v in plan.vendored}
+    graph = analysis.graph
+
+    def current(target: str) -> Binary | None:
+        node = graph.nodes.get(target)
+        if node is None and target in by_dest:
+            node = graph.nodes.get(by_dest[target])
+        return node.binary if node is not None else None
+
+    return current
 
 
 def vendored_summary(plan: RepairPlan) -> list[Mapping[str, str]]:
