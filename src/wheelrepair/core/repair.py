@@ -15,14 +15,14 @@ import os
 import posixpath
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from dataclasses import replace as evolve
 from functools import lru_cache
 from pathlib import Path
-from typing import cast
+from typing import cast, overload
 
 from .. import __version__
 from ..errors import (
@@ -51,7 +51,7 @@ from ..wheel.writer import Content, DeflateAhead, Deflated, sync_dir, sync_file,
 from .apply import apply_plan
 from .exclude import GlobSet
 from .graph import build_graph
-from .naming import memoized_sha256
+from .naming import HashAhead, memoized_sha256
 from .owners import prefetch as owners_prefetch
 from .plan import PlanInputs, plan_repair
 from .providers import Provider, ProviderIndex, check_requirements, load_providers, used_providers
@@ -119,9 +119,18 @@ def libs_dir_for(metadata: WheelMetadata, options: RepairOptions) -> str:
     return "" if normalized == "." else normalized
 
 
-def analyze(archive: WheelArchive, options: RepairOptions, *, allow_host: bool = True) -> Analysis:
+def analyze(
+    archive: WheelArchive,
+    options: RepairOptions,
+    *,
+    allow_host: bool = True,
+    seen_host: Callable[[str], None] | None = None,
+) -> Analysis:
+    """``seen_host`` is told every host library the walk parsed (repair hashes them meanwhile)."""
     fmt, scanned = scan_wheel(archive)
-    analysis = analyze_scanned(archive.path, archive.metadata, fmt, scanned, options, allow_host=allow_host)
+    analysis = analyze_scanned(
+        archive.path, archive.metadata, fmt, scanned, options, allow_host=allow_host, seen_host=seen_host
+    )
     return _with_requirements(analysis, archive)
 
 
@@ -150,6 +159,7 @@ def analyze_scanned(
     options: RepairOptions,
     *,
     allow_host: bool = True,
+    seen_host: Callable[[str], None] | None = None,
 ) -> Analysis:
     if fmt is None or not scanned:
         empty = DependencyGraph((), {}, ())
@@ -158,7 +168,7 @@ def analyze_scanned(
     backend = backend_named(fmt)
     platform = platform_for_format(fmt, skip_checks(options))
     providers = provider_index(options, fmt, scanned)
-    resolver = backend.resolver(_context(scanned, backend, options, allow_host, providers))
+    resolver = backend.resolver(_context(scanned, backend, options, allow_host, providers, seen_host))
     wheel_only = backend.resolver(_context(scanned, backend, options, False, providers))
     excluded = GlobSet.of(options.exclude)
     for name in options.include:
@@ -214,6 +224,7 @@ def _context(
     options: RepairOptions,
     allow_host: bool,
     providers: ProviderIndex | None = None,
+    seen_host: Callable[[str], None] | None = None,
 ) -> SearchContext:
     wheel_files = {
         item.installed: (item.member, item.binary) for item in scanned if item.installed is not None
@@ -228,27 +239,34 @@ def _context(
     return SearchContext(
         wheel_files=wheel_files,
         lib_path=tuple(os.path.abspath(p) for p in options.lib_path),
-        read_host=_host_reader(backend),
+        read_host=_host_reader(backend, seen_host),
         allow_host=allow_host,
         providers=owners,
     )
 
 
-def _host_reader(backend: Backend) -> _HostReader:
-    return _HostReader(backend)
+def _host_reader(backend: Backend, seen: Callable[[str], None] | None = None) -> _HostReader:
+    return _HostReader(backend, seen)
 
 
 class _HostReader:
     """Parses host libraries once each; files that are not binaries of the format read as None."""
 
-    def __init__(self, backend: Backend) -> None:
+    def __init__(self, backend: Backend, seen: Callable[[str], None] | None = None) -> None:
         self._backend = backend
+        self._seen = seen
         self.read = lru_cache(maxsize=None)(self._read)
 
     def __call__(self, path: str) -> Binary | None:
         return self.read(os.path.realpath(path))
 
     def _read(self, path: str) -> Binary | None:
+        binary = self._parse(path)
+        if binary is not None and self._seen is not None:
+            self._seen(path)
+        return binary
+
+    def _parse(self, path: str) -> Binary | None:
         try:
             with open(path, "rb") as fh:
                 if not self._backend.sniff(fh.read(64)):
@@ -257,11 +275,11 @@ class _HostReader:
                     # Mapped, not read: the parse touches the headers and tables it needs, not
                     # the 25 MB of code of a BLAS (what it keeps holds no reference to the map).
                     with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
-                        return self._backend.read(cast(bytes, mapped), path)  # mmap has len, slicing and find
+                        return self._backend.read(cast(bytes, mapped), path)  # mmap has len, slicing, find
                 fh.seek(0)
                 data = fh.read()
             return self._backend.read(data, path)
-        except (OSError, ValueError, InvalidBinary):
+        except (OSError, InvalidBinary):
             return None
         except PARSE_ERRORS:
             # A damaged host file is not the library the loader would take either.
@@ -312,8 +330,8 @@ def check_analysis(analysis: Analysis) -> tuple[str, ...]:
 
 
 def repair(path: Path, out_dir: Path, options: RepairOptions) -> RepairResult:
-    with WheelArchive.open(path) as archive:
-        analysis = analyze(archive, options)
+    with WheelArchive.open(path) as archive, HashAhead() as hashing:
+        analysis = analyze(archive, options, seen_host=hashing.start)
         name = archive.metadata.filename
         if analysis.format is None or not analysis.scanned:
             raise NotRepairable("holds no binaries for its platform: nothing to repair", subject=name)
@@ -332,13 +350,15 @@ def repair(path: Path, out_dir: Path, options: RepairOptions) -> RepairResult:
         libs_dir = libs_dir_for(archive.metadata, options)
         # The package layout as the import system sees it: an __init__.py that only declares a
         # namespace does not make a regular package (its code may belong to another distribution).
-        shared_inits = namespace_inits(
+        package_members = _PackageMembers(
             archive.members,
-            lambda m: installed_path(m, archive.metadata),
-            archive.read,
-            options.namespace_pkg,
+            lambda: namespace_inits(
+                archive.members,
+                lambda m: installed_path(m, archive.metadata),
+                archive.read,
+                options.namespace_pkg,
+            ),
         )
-        package_members = [m for m in archive.members if m not in shared_inits]
         users = sorted(
             {
                 e.needed_by
@@ -356,7 +376,7 @@ def repair(path: Path, out_dir: Path, options: RepairOptions) -> RepairResult:
         )
         installed = {s.member: s.installed or s.member for s in analysis.scanned}
         installed.update({m.member: m.dest for m in moves})  # plan search paths from the new place
-        hash_file = memoized_sha256()
+        hash_file = memoized_sha256(hashing)
         plan = plan_repair(
             PlanInputs(
                 wheel=name,
@@ -466,6 +486,34 @@ def repair(path: Path, out_dir: Path, options: RepairOptions) -> RepairResult:
             sbom=sbom[0] if sbom else None,
             dropped=dropped,
         )
+
+
+class _PackageMembers(Sequence[str]):
+    """The members less the namespace ``__init__.py`` files, found (by reading every
+    ``__init__.py``: scipy has 200) only if a backend or the plan looks at the list."""
+
+    def __init__(self, members: Sequence[str], shared: Callable[[], frozenset[str]]) -> None:
+        self._members = members
+        self._shared = shared
+        self._kept: list[str] | None = None
+
+    def _list(self) -> list[str]:
+        if self._kept is None:
+            shared = self._shared()
+            self._kept = [m for m in self._members if m not in shared]
+        return self._kept
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[str]: ...
+
+    def __getitem__(self, index: int | slice) -> str | Sequence[str]:
+        return self._list()[index]
+
+    def __len__(self) -> int:
+        return len(self._list())
 
 
 def _first_reason(verdict: Verdict) -> str:

@@ -561,15 +561,16 @@ class DeflateAhead:
             return Deflated(data, self.level, sums, [stored])
         if len(data) <= compression.CHUNK:
             return Deflated(data, self.level, sums, [self._pool.submit(compression.compress_whole, data, self.level)])
-        # A large member on all cores: its second half is one complete stream (libdeflate, the
-        # fastest and smallest, submitted first as the longest task), its first half goes in
-        # pieces that end on a sync flush (zlib-ng) on the other cores; together one stream.
+        # A large member on all cores: its last quarters are one complete stream (libdeflate, the
+        # fastest and smallest, submitted first as the longest task), its first quarter goes in
+        # pieces that end on a sync flush (zlib-ng, larger and slower) on the other cores; joined,
+        # one stream. scipy's 25 MB OpenBLAS: 0.19 s on one core beside 0.08 s on the other.
         view = memoryview(data)
-        half = len(data) // 2
-        tail = self._pool.submit(compression.compress_whole, view[half:], self.level)
+        head = len(data) // 4
+        tail = self._pool.submit(compression.compress_whole, view[head:], self.level)
         parts = []
-        for start in range(0, half, compression.PIECE):
-            end = min(start + compression.PIECE, half)
+        for start in range(0, head, compression.PIECE):
+            end = min(start + compression.PIECE, head)
             window = view[max(0, start - compression.WINDOW) : start]
             parts.append(
                 self._pool.submit(compression.compress_chunk, view[start:end], self.level, window, False)
