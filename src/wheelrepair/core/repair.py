@@ -344,6 +344,9 @@ def repair(path: Path, out_dir: Path, options: RepairOptions) -> RepairResult:
         if verdict.tag is None:
             reason = _first_reason(verdict)
             raise PolicyViolation(f"no {verdict.platform} policy fits{reason}", subject=name)
+        # The SBOM names the package that installed each vendored library (the plan vendors what the
+        # graph does, in its order): the query runs while the plan is made and binaries are edited.
+        owners_prefetch(analysis.graph.vendored)
         metadata_files, added_requires = _requirement_files(analysis, archive, options)
         backend = backend_named(analysis.format)
         resolver = backend.resolver(_context(analysis.scanned, backend, options, True, analysis.providers))
@@ -393,8 +396,7 @@ def repair(path: Path, out_dir: Path, options: RepairOptions) -> RepairResult:
             archive.read,
             hash_file,
         )
-        # The SBOM names the package that installed each vendored library; ask while binaries are edited.
-        owners_prefetch(v.source for v in plan.vendored)
+        owners_prefetch(v.source for v in plan.vendored)  # nothing new unless the plan differs
         if metadata_files:
             plan = evolve(plan, files={**plan.files, **metadata_files})
         if copy_dirs and plan.vendored:
