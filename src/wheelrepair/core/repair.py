@@ -16,7 +16,7 @@ import posixpath
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from dataclasses import replace as evolve
@@ -44,7 +44,7 @@ from ..options import RepairOptions
 from ..policy import platform_for_format
 from ..policy.base import Context, Platform
 from ..wheel.archive import WheelArchive
-from ..wheel.metadata import WheelMetadata, installed_path, retag
+from ..wheel.metadata import WheelMetadata, installed_path, retag, validate_filename
 from ..wheel.packages import namespace_inits
 from ..wheel.requires import add_requirement
 from ..wheel.writer import Content, DeflateAhead, Deflated, sync_dir, sync_file, write_wheel
@@ -451,25 +451,44 @@ def repair(path: Path, out_dir: Path, options: RepairOptions) -> RepairResult:
                 # Staged beside the output (same file system, so the final rename is atomic) under
                 # its real name, so the check below reads exactly the wheel users will get.
                 staged = staging / new_name
-                write_wheel(
-                    archive,
-                    staged,
-                    replace=replace,
-                    add=add,
-                    wheel_tags=tag_lines,
-                    modes=modes,
-                    level=options.zip_compression_level,
-                    remove=removed,
-                    sync=False,
+                written = {**replace, **add}
+                # The check's resolution of the output runs while the writer waits for compression
+                # (the metadata it expects is compared with the written one before it is used).
+                expected = evolve(
+                    archive.metadata,
+                    filename=new_name,
+                    tags=validate_filename(new_name)[3],
+                    wheel_tags=tuple(tag_lines),
                 )
-                # The output reaches the disk while it is checked (torch: ~0.1 s of waiting), and
-                # before it gets its final name.
-                with ThreadPoolExecutor(max_workers=1) as flusher:
-                    flushed = flusher.submit(sync_file, staged)
-                    _verify(
-                        staged, analysis, {**replace, **add}, backend, options, verdict, removed, applied.parsed
+                with ThreadPoolExecutor(max_workers=1) as checker:
+                    checked = checker.submit(
+                        lambda: (
+                            expected,
+                            _output_analysis(
+                                staged, expected, analysis, written, backend, options, verdict, removed,
+                                applied.parsed,
+                            ),
+                        )
+                    )  # fmt: skip
+                    write_wheel(
+                        archive,
+                        staged,
+                        replace=replace,
+                        add=add,
+                        wheel_tags=tag_lines,
+                        modes=modes,
+                        level=options.zip_compression_level,
+                        remove=removed,
+                        sync=False,
                     )
-                    flushed.result()
+                    # The output reaches the disk while it is checked (torch: ~0.1 s of waiting), and
+                    # before it gets its final name.
+                    with ThreadPoolExecutor(max_workers=1) as flusher:
+                        flushed = flusher.submit(sync_file, staged)
+                        _verify(
+                            staged, analysis, written, backend, options, verdict, removed, applied.parsed, checked
+                        )
+                        flushed.result()
                 if archive.changed_on_disk():
                     raise InvalidWheel(
                         "was deleted or replaced while it was being repaired; nothing was written",
@@ -534,37 +553,60 @@ def _verify(
     verdict: Verdict,
     removed: frozenset[str] = frozenset(),
     parsed: Mapping[str, Binary] | None = None,
+    ahead: Future[tuple[WheelMetadata, Analysis]] | None = None,
 ) -> None:
     """Re-resolve the output with only its own contents: the same test ``check`` applies. Binaries
     that repair did not touch are taken from the first scan; the rest are parsed from what was
     written, so the check costs what the repair changed, not the wheel's size. ``parsed`` holds
     members edited in memory, already parsed from exactly the bytes the writer was handed (while
-    they were being compressed)."""
-    fmt = before.format
-    assert fmt is not None
+    they were being compressed). ``ahead`` is that resolution done while the output was being
+    written, for the metadata the output was expected to have: used only if the written output
+    has exactly that metadata."""
     with WheelArchive.open(staged) as archive:
         metadata = archive.metadata
-        scanned = [s for s in before.scanned if s.member not in written and s.member not in removed]
-        for member, content in written.items():
-            if parsed and member in parsed and isinstance(content, Deflated):
-                size = len(content.data)
-                scanned.append(ScannedBinary(member, installed_path(member, metadata), fmt, parsed[member], size))
-                continue
-            with _written_bytes(content, backend) as data:
-                if not backend.sniff(bytes(data[:64])):
-                    continue
-                with malformed_binary(f"{metadata.filename}: {member}"):
-                    binary = backend.read(cast(bytes, data), member)
-                size = len(data)
-            scanned.append(ScannedBinary(member, installed_path(member, metadata), fmt, binary, size))
-        check_options = RepairOptions(
-            plat=verdict.tag, exclude=options.exclude, disable_isa_ext_check=options.disable_isa_ext_check
-        )
-        check_options = evolve(check_options, provider=options.provider, provider_path=options.provider_path)
-        after = analyze_scanned(staged, metadata, fmt, scanned, check_options, allow_host=False)
+        after: Analysis | None = None
+        if ahead is not None:
+            expected, early = ahead.result()
+            after = early if expected == metadata else None
+        if after is None:
+            after = _output_analysis(staged, metadata, before, written, backend, options, verdict, removed, parsed)
         problems = check_analysis(_with_requirements(after, archive))
     if problems:
         raise NotRepairable(f"the repaired wheel would not be self-contained: {problems[0]}")
+
+
+def _output_analysis(
+    staged: Path,
+    metadata: WheelMetadata,
+    before: Analysis,
+    written: Mapping[str, Content],
+    backend: Backend,
+    options: RepairOptions,
+    verdict: Verdict,
+    removed: frozenset[str],
+    parsed: Mapping[str, Binary] | None,
+) -> Analysis:
+    """The output's binaries resolved against the output alone, as ``check`` resolves them."""
+    fmt = before.format
+    assert fmt is not None
+    scanned = [s for s in before.scanned if s.member not in written and s.member not in removed]
+    for member, content in written.items():
+        if parsed and member in parsed and isinstance(content, Deflated):
+            size = len(content.data)
+            scanned.append(ScannedBinary(member, installed_path(member, metadata), fmt, parsed[member], size))
+            continue
+        with _written_bytes(content, backend) as data:
+            if not backend.sniff(bytes(data[:64])):
+                continue
+            with malformed_binary(f"{metadata.filename}: {member}"):
+                binary = backend.read(cast(bytes, data), member)
+            size = len(data)
+        scanned.append(ScannedBinary(member, installed_path(member, metadata), fmt, binary, size))
+    check_options = RepairOptions(
+        plat=verdict.tag, exclude=options.exclude, disable_isa_ext_check=options.disable_isa_ext_check
+    )
+    check_options = evolve(check_options, provider=options.provider, provider_path=options.provider_path)
+    return analyze_scanned(staged, metadata, fmt, scanned, check_options, allow_host=False)
 
 
 def _requirement_files(
