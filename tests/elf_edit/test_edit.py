@@ -22,7 +22,7 @@ from tests.fixtures.elf_build import (
     system_library,
 )
 from wheelrepair.formats.base import PatchRequest
-from wheelrepair.formats.elf.editor import edit_elf
+from wheelrepair.formats.elf.editor import edit_elf, edit_elf_bytes
 
 from .checks import (
     call_bar,
@@ -93,7 +93,10 @@ def _edit_and_check(
 ) -> None:
     before = _drop_version_tags(unchanged_entries(path), versions_change)
     lint_before = elflint(path)
+    original = path.read_bytes()
     assert edit_elf(path, request)
+    # Repair edits members in memory: the same edit on the bytes gives the same file.
+    assert edit_elf_bytes(original, path.name, request) == path.read_bytes()
     assert readelf_strings(path) == expect
     assert _drop_version_tags(unchanged_entries(path), versions_change) == before
     readelf(path, "-l", "-S")
@@ -103,6 +106,7 @@ def _edit_and_check(
     data = path.read_bytes()
     assert not edit_elf(path, request)
     assert path.read_bytes() == data
+    assert edit_elf_bytes(data, path.name, request) is None
 
 
 def _bar_expect(old_tags: bool = False) -> dict[str, list[str]]:

@@ -13,6 +13,7 @@ import pytest
 
 from tests.fixtures.elf_build import BAR_20, ZIG_TARGETS, ElfFamily, strip_section_headers
 from wheelrepair.formats.elf.editor import edit_elf, strip_elf
+from wheelrepair.formats.elf.strip import strip_elf_bytes
 
 from .checks import call_bar, copy_family, elflint, readelf, unchanged_entries
 from .test_edit import GROW, LONG_FOO
@@ -36,8 +37,10 @@ def test_strip_matches_binutils_and_loads(debug_family: ElfFamily, tmp_path: Pat
     subprocess.run(["strip", "-s", str(reference)], check=True)
     assert any(name.startswith(".debug") for name in section_names(bar)) and ".symtab" in section_names(bar)
     dynamic, lint, size = unchanged_entries(bar), elflint(bar), bar.stat().st_size
+    original = bar.read_bytes()
 
     assert strip_elf(bar)
+    assert strip_elf_bytes(original, bar.name) == bar.read_bytes()  # repair strips in memory
     assert section_names(bar) == section_names(reference)
     assert ".symtab" not in section_names(bar) and ".strtab" not in section_names(bar)
     assert bar.stat().st_size < size
@@ -48,6 +51,7 @@ def test_strip_matches_binutils_and_loads(debug_family: ElfFamily, tmp_path: Pat
     data = bar.read_bytes()
     assert not strip_elf(bar)
     assert bar.read_bytes() == data
+    assert strip_elf_bytes(data, bar.name) is None
 
 
 def test_strip_after_growing_edit(debug_family: ElfFamily, tmp_path: Path) -> None:
@@ -68,6 +72,7 @@ def test_nothing_to_strip(debug_family: ElfFamily, tmp_path: Path) -> None:
     data = bar.read_bytes()
     assert not strip_elf(bar)
     assert bar.read_bytes() == data
+    assert strip_elf_bytes(data, bar.name) is None
 
 
 @pytest.mark.parametrize("target", list(ZIG_TARGETS))

@@ -95,7 +95,7 @@ def test_a_32_bit_library_is_cleared_in_place(tmp_path: Path) -> None:
     """The 32-bit program header layout puts p_flags elsewhere: clear it on an i386 library (compiled
     by gcc -m32, linked by GNU ld, as zig's linker has no ``-z execstack``)."""
     from wheelrepair.formats.elf.reader import read_elf
-    from wheelrepair.formats.elf.stack import clear_exec_stack
+    from wheelrepair.formats.elf.stack import clear_exec_stack, clear_exec_stack_bytes
 
     (tmp_path / "s.c").write_text("int s(int x) { return x + 1; }\n")
     lib = tmp_path / "libs.so"
@@ -109,6 +109,8 @@ def test_a_32_bit_library_is_cleared_in_place(tmp_path: Path) -> None:
     before = lib.read_bytes()
     assert clear_exec_stack(lib) is True
     after = lib.read_bytes()
+    assert clear_exec_stack_bytes(before, lib.name) == after  # as repair edits it, in memory
+    assert clear_exec_stack_bytes(after, lib.name) is None
     assert gnu_stack_flags(lib) == "RW"
     assert not read_elf(after, lib.name).exec_stack
     assert len(after) == len(before) and sum(a != b for a, b in zip(before, after)) == 1

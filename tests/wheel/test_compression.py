@@ -5,6 +5,7 @@ compresses again."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -20,7 +21,7 @@ from tests.wheel.test_writer import NAME, compressed_bytes
 from wheelrepair.wheel import compression
 from wheelrepair.wheel.archive import WheelArchive
 from wheelrepair.wheel.stream import member_bytes
-from wheelrepair.wheel.writer import write_wheel
+from wheelrepair.wheel.writer import DeflateAhead, write_wheel
 
 
 def _real_library() -> Path:
@@ -66,6 +67,48 @@ def test_a_member_deflated_in_chunks_is_one_valid_stream(
         assert view[:64] == data[:64]
     # Each chunk starts from the previous chunk's window: splitting costs (almost) nothing in size.
     assert len(raw) < len(_zlib6(data)) * 1.04
+
+
+@pytest.mark.parametrize(("level", "workers"), [(6, 4), (1, 4), (0, 4), (6, 2)])
+def test_members_compressed_ahead_are_one_valid_stream_each(
+    demo_wheel: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, level: int, workers: int
+) -> None:
+    """What repair hands the writer: edited libraries compressed (and hashed) on a pool before the
+    write; on more than two cores a large one as zlib-ng pieces then one libdeflate stream, joined
+    into one."""
+    library = _real_library()
+    data = library.read_bytes()
+    monkeypatch.setattr(compression, "CHUNK", 1 << 20)
+    monkeypatch.setattr(compression, "PIECE", 256 * 1024)
+    small = data[: 100 * 1024]
+    with DeflateAhead(level, workers) as ahead:
+        big, little = ahead.deflate(data), ahead.deflate(small)
+        pieces = -(-(len(data) // 4) // compression.PIECE)
+        assert len(big.compressed()) == (1 if level == 0 or workers <= 2 else 1 + pieces)
+        assert big.sha256_hex() == hashlib.sha256(data).hexdigest()
+        with WheelArchive.open(demo_wheel) as source:
+            out = write_wheel(
+                source, tmp_path / NAME, add={"demo/libbig.so": big, "demo/copy.so": big, "demo/small.so": little},
+                level=level,
+            )
+            with pytest.raises(ValueError, match="level"):
+                write_wheel(source, tmp_path / "mismatch.whl", add={"demo/x.so": big}, level=(level + 1) % 10)
+    for member, content in (("demo/libbig.so", data), ("demo/copy.so", data), ("demo/small.so", small)):
+        raw = compressed_bytes(out, member)
+        if level == 0:
+            assert raw == content
+            continue
+        inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+        assert inflater.decompress(raw) == content
+        assert inflater.eof and not inflater.unused_data
+    assert sorted(f.name for f in tmp_path.iterdir()) == [NAME]  # the refused write left nothing
+    _unzip_test(out)
+    with WheelArchive.open(out) as result:
+        result.verify_record()
+        assert result.read("demo/libbig.so") == data
+    if level == 6:
+        # A quarter in zlib-ng pieces (tiny here), the rest libdeflate: about zlib's size.
+        assert len(compressed_bytes(out, "demo/libbig.so")) <= len(_zlib6(data)) * 1.01
 
 
 def test_levels_trade_size_for_speed_and_zero_stores(demo_wheel: Path, tmp_path: Path) -> None:

@@ -142,8 +142,9 @@ def plan_repair(
     )
     # A second repair of a wheel that links to providers regenerates the same loader patch: an
     # unchanged member is not a change.
-    members = set(inputs.members)
-    files = {m: c for m, c in files.items() if m not in members or read_member(m) != c}
+    if files:
+        members = set(inputs.members)
+        files = {m: c for m, c in files.items() if m not in members or read_member(m) != c}
     excluded = tuple(e for e in graph.edges if e.action is Action.EXCLUDED)
     return RepairPlan(
         wheel=inputs.wheel,

@@ -15,14 +15,14 @@ import os
 import posixpath
 import shutil
 import tempfile
-from collections.abc import Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from dataclasses import replace as evolve
 from functools import lru_cache
 from pathlib import Path
-from typing import cast
+from typing import cast, overload
 
 from .. import __version__
 from ..errors import (
@@ -44,13 +44,14 @@ from ..options import RepairOptions
 from ..policy import platform_for_format
 from ..policy.base import Context, Platform
 from ..wheel.archive import WheelArchive
-from ..wheel.metadata import WheelMetadata, installed_path, retag
+from ..wheel.metadata import WheelMetadata, installed_path, retag, validate_filename
 from ..wheel.packages import namespace_inits
 from ..wheel.requires import add_requirement
-from ..wheel.writer import sync_dir, sync_file, write_wheel
+from ..wheel.writer import Content, DeflateAhead, Deflated, sync_dir, sync_file, write_wheel
+from .apply import apply_plan
 from .exclude import GlobSet
 from .graph import build_graph
-from .naming import memoized_sha256
+from .naming import HashAhead, memoized_sha256
 from .owners import prefetch as owners_prefetch
 from .plan import PlanInputs, plan_repair
 from .providers import Provider, ProviderIndex, check_requirements, load_providers, used_providers
@@ -118,9 +119,18 @@ def libs_dir_for(metadata: WheelMetadata, options: RepairOptions) -> str:
     return "" if normalized == "." else normalized
 
 
-def analyze(archive: WheelArchive, options: RepairOptions, *, allow_host: bool = True) -> Analysis:
+def analyze(
+    archive: WheelArchive,
+    options: RepairOptions,
+    *,
+    allow_host: bool = True,
+    seen_host: Callable[[str], None] | None = None,
+) -> Analysis:
+    """``seen_host`` is told every host library the walk parsed (repair hashes them meanwhile)."""
     fmt, scanned = scan_wheel(archive)
-    analysis = analyze_scanned(archive.path, archive.metadata, fmt, scanned, options, allow_host=allow_host)
+    analysis = analyze_scanned(
+        archive.path, archive.metadata, fmt, scanned, options, allow_host=allow_host, seen_host=seen_host
+    )
     return _with_requirements(analysis, archive)
 
 
@@ -149,6 +159,7 @@ def analyze_scanned(
     options: RepairOptions,
     *,
     allow_host: bool = True,
+    seen_host: Callable[[str], None] | None = None,
 ) -> Analysis:
     if fmt is None or not scanned:
         empty = DependencyGraph((), {}, ())
@@ -157,7 +168,7 @@ def analyze_scanned(
     backend = backend_named(fmt)
     platform = platform_for_format(fmt, skip_checks(options))
     providers = provider_index(options, fmt, scanned)
-    resolver = backend.resolver(_context(scanned, backend, options, allow_host, providers))
+    resolver = backend.resolver(_context(scanned, backend, options, allow_host, providers, seen_host))
     wheel_only = backend.resolver(_context(scanned, backend, options, False, providers))
     excluded = GlobSet.of(options.exclude)
     for name in options.include:
@@ -213,6 +224,7 @@ def _context(
     options: RepairOptions,
     allow_host: bool,
     providers: ProviderIndex | None = None,
+    seen_host: Callable[[str], None] | None = None,
 ) -> SearchContext:
     wheel_files = {
         item.installed: (item.member, item.binary) for item in scanned if item.installed is not None
@@ -227,31 +239,43 @@ def _context(
     return SearchContext(
         wheel_files=wheel_files,
         lib_path=tuple(os.path.abspath(p) for p in options.lib_path),
-        read_host=_host_reader(backend),
+        read_host=_host_reader(backend, seen_host),
         allow_host=allow_host,
         providers=owners,
     )
 
 
-def _host_reader(backend: Backend) -> _HostReader:
-    return _HostReader(backend)
+def _host_reader(backend: Backend, seen: Callable[[str], None] | None = None) -> _HostReader:
+    return _HostReader(backend, seen)
 
 
 class _HostReader:
     """Parses host libraries once each; files that are not binaries of the format read as None."""
 
-    def __init__(self, backend: Backend) -> None:
+    def __init__(self, backend: Backend, seen: Callable[[str], None] | None = None) -> None:
         self._backend = backend
+        self._seen = seen
         self.read = lru_cache(maxsize=None)(self._read)
 
     def __call__(self, path: str) -> Binary | None:
         return self.read(os.path.realpath(path))
 
     def _read(self, path: str) -> Binary | None:
+        binary = self._parse(path)
+        if binary is not None and self._seen is not None:
+            self._seen(path)
+        return binary
+
+    def _parse(self, path: str) -> Binary | None:
         try:
             with open(path, "rb") as fh:
                 if not self._backend.sniff(fh.read(64)):
                     return None
+                if self._backend.lazy and os.fstat(fh.fileno()).st_size:
+                    # Mapped, not read: the parse touches the headers and tables it needs, not
+                    # the 25 MB of code of a BLAS (what it keeps holds no reference to the map).
+                    with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+                        return self._backend.read(cast(bytes, mapped), path)  # mmap has len, slicing, find
                 fh.seek(0)
                 data = fh.read()
             return self._backend.read(data, path)
@@ -306,8 +330,8 @@ def check_analysis(analysis: Analysis) -> tuple[str, ...]:
 
 
 def repair(path: Path, out_dir: Path, options: RepairOptions) -> RepairResult:
-    with WheelArchive.open(path) as archive:
-        analysis = analyze(archive, options)
+    with WheelArchive.open(path) as archive, HashAhead() as hashing:
+        analysis = analyze(archive, options, seen_host=hashing.start)
         name = archive.metadata.filename
         if analysis.format is None or not analysis.scanned:
             raise NotRepairable("holds no binaries for its platform: nothing to repair", subject=name)
@@ -320,23 +344,24 @@ def repair(path: Path, out_dir: Path, options: RepairOptions) -> RepairResult:
         if verdict.tag is None:
             reason = _first_reason(verdict)
             raise PolicyViolation(f"no {verdict.platform} policy fits{reason}", subject=name)
+        # The SBOM names the package that installed each vendored library (the plan vendors what the
+        # graph does, in its order): the query runs while the plan is made and binaries are edited.
+        owners_prefetch(analysis.graph.vendored)
         metadata_files, added_requires = _requirement_files(analysis, archive, options)
         backend = backend_named(analysis.format)
         resolver = backend.resolver(_context(analysis.scanned, backend, options, True, analysis.providers))
         libs_dir = libs_dir_for(archive.metadata, options)
         # The package layout as the import system sees it: an __init__.py that only declares a
         # namespace does not make a regular package (its code may belong to another distribution).
-        shared_inits = (
-            namespace_inits(
+        package_members = _PackageMembers(
+            archive.members,
+            lambda: namespace_inits(
                 archive.members,
                 lambda m: installed_path(m, archive.metadata),
                 archive.read,
                 options.namespace_pkg,
-            )
-            if backend.package_layout
-            else frozenset()
+            ),
         )
-        package_members = [m for m in archive.members if m not in shared_inits]
         users = sorted(
             {
                 e.needed_by
@@ -354,7 +379,7 @@ def repair(path: Path, out_dir: Path, options: RepairOptions) -> RepairResult:
         )
         installed = {s.member: s.installed or s.member for s in analysis.scanned}
         installed.update({m.member: m.dest for m in moves})  # plan search paths from the new place
-        hash_file = memoized_sha256()
+        hash_file = memoized_sha256(hashing)
         plan = plan_repair(
             PlanInputs(
                 wheel=name,
@@ -371,8 +396,7 @@ def repair(path: Path, out_dir: Path, options: RepairOptions) -> RepairResult:
             archive.read,
             hash_file,
         )
-        # The SBOM names the package that installed each vendored library; ask while binaries are edited.
-        owners_prefetch(v.source for v in plan.vendored)
+        owners_prefetch(v.source for v in plan.vendored)  # nothing new unless the plan differs
         if metadata_files:
             plan = evolve(plan, files={**plan.files, **metadata_files})
         if copy_dirs and plan.vendored:
@@ -403,17 +427,19 @@ def repair(path: Path, out_dir: Path, options: RepairOptions) -> RepairResult:
                 with _writing(out_dir, name, archive.identity[2]):
                     _copy_atomically(archive, output)
             return RepairResult(analysis, plan, output, changed=False, tags=tuple(tags))
-        with tempfile.TemporaryDirectory(prefix="wheelrepair-") as scratch:
+        with tempfile.TemporaryDirectory(prefix="wheelrepair-") as scratch, DeflateAhead(
+            options.zip_compression_level
+        ) as ahead:
             with _writing(Path(scratch).parent, name, 0, scratch=True):
-                replace, add = _apply(plan, archive, backend, Path(scratch))
-                replace, add = apply_moves(moves, replace, add, archive.read)
+                applied = apply_plan(plan, archive, backend, Path(scratch), ahead, _scanned_binary(analysis, plan))
+                replace, add = apply_moves(moves, applied.replace, applied.add, archive.read)
             removed = frozenset(member for member, _ in dropped)
             for member in removed:
                 replace.pop(member, None)
             modes = script_modes(moves, lambda m: (archive.zipinfo(m).external_attr >> 16) & 0o7777)
             sbom = sbom_for_repair(
                 plan, analysis.graph, archive.metadata, new_name, archive.members, archive.read,
-                {**replace, **add}, __version__, hash_file,
+                _as_written({**replace, **add}), __version__, hash_file, applied.digests(),
             )  # fmt: skip
             if sbom is not None:
                 (replace if sbom[0] in archive.members else add)[sbom[0]] = sbom[1]
@@ -425,23 +451,44 @@ def repair(path: Path, out_dir: Path, options: RepairOptions) -> RepairResult:
                 # Staged beside the output (same file system, so the final rename is atomic) under
                 # its real name, so the check below reads exactly the wheel users will get.
                 staged = staging / new_name
-                write_wheel(
-                    archive,
-                    staged,
-                    replace=replace,
-                    add=add,
-                    wheel_tags=tag_lines,
-                    modes=modes,
-                    level=options.zip_compression_level,
-                    remove=removed,
-                    sync=False,
+                written = {**replace, **add}
+                # The check's resolution of the output runs while the writer waits for compression
+                # (the metadata it expects is compared with the written one before it is used).
+                expected = evolve(
+                    archive.metadata,
+                    filename=new_name,
+                    tags=validate_filename(new_name)[3],
+                    wheel_tags=tuple(tag_lines),
                 )
-                # The output reaches the disk while it is checked (torch: ~0.1 s of waiting), and
-                # before it gets its final name.
-                with ThreadPoolExecutor(max_workers=1) as flusher:
-                    flushed = flusher.submit(sync_file, staged)
-                    _verify(staged, analysis, {**replace, **add}, backend, options, verdict, removed)
-                    flushed.result()
+                with ThreadPoolExecutor(max_workers=1) as checker:
+                    checked = checker.submit(
+                        lambda: (
+                            expected,
+                            _output_analysis(
+                                staged, expected, analysis, written, backend, options, verdict, removed,
+                                applied.parsed,
+                            ),
+                        )
+                    )  # fmt: skip
+                    write_wheel(
+                        archive,
+                        staged,
+                        replace=replace,
+                        add=add,
+                        wheel_tags=tag_lines,
+                        modes=modes,
+                        level=options.zip_compression_level,
+                        remove=removed,
+                        sync=False,
+                    )
+                    # The output reaches the disk while it is checked (torch: ~0.1 s of waiting), and
+                    # before it gets its final name.
+                    with ThreadPoolExecutor(max_workers=1) as flusher:
+                        flushed = flusher.submit(sync_file, staged)
+                        _verify(
+                            staged, analysis, written, backend, options, verdict, removed, applied.parsed, checked
+                        )
+                        flushed.result()
                 if archive.changed_on_disk():
                     raise InvalidWheel(
                         "was deleted or replaced while it was being repaired; nothing was written",
@@ -462,6 +509,34 @@ def repair(path: Path, out_dir: Path, options: RepairOptions) -> RepairResult:
         )
 
 
+class _PackageMembers(Sequence[str]):
+    """The members less the namespace ``__init__.py`` files, found (by reading every
+    ``__init__.py``: scipy has 200) only if a backend or the plan looks at the list."""
+
+    def __init__(self, members: Sequence[str], shared: Callable[[], frozenset[str]]) -> None:
+        self._members = members
+        self._shared = shared
+        self._kept: list[str] | None = None
+
+    def _list(self) -> list[str]:
+        if self._kept is None:
+            shared = self._shared()
+            self._kept = [m for m in self._members if m not in shared]
+        return self._kept
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[str]: ...
+
+    def __getitem__(self, index: int | slice) -> str | Sequence[str]:
+        return self._list()[index]
+
+    def __len__(self) -> int:
+        return len(self._list())
+
+
 def _first_reason(verdict: Verdict) -> str:
     for rejection in verdict.rejected:
         for reason in rejection.reasons:
@@ -469,66 +544,69 @@ def _first_reason(verdict: Verdict) -> str:
     return ""
 
 
-def _apply(
-    plan: RepairPlan, archive: WheelArchive, backend: Backend, scratch: Path
-) -> tuple[dict[str, Path | bytes], dict[str, Path | bytes]]:
-    replace: dict[str, Path | bytes] = {}
-    add: dict[str, Path | bytes] = {}
-    sources = {v.dest: v.source for v in plan.vendored}
-    for index, (target, edit) in enumerate(sorted(plan.edits.items())):
-        work = scratch / f"{index}-{os.path.basename(target)}"
-        if target in sources:
-            shutil.copyfile(sources[target], work)
-        else:
-            archive.extract(target, work)
-        if not edit.is_empty:
-            with malformed_binary(f"{archive.metadata.filename}: {target}"):
-                backend.rewrite(work, edit)
-                backend.finalize(work)
-        (add if target in sources else replace)[target] = work
-    for vendored in plan.vendored:
-        add.setdefault(vendored.dest, Path(vendored.source))
-    for directory in plan.copy_dirs:
-        for vendored in plan.vendored:
-            add[posixpath.join(directory, posixpath.basename(vendored.dest))] = add[vendored.dest]
-    for member, content in plan.files.items():
-        (replace if member in archive.members else add)[member] = content
-    return replace, add
-
-
 def _verify(
     staged: Path,
     before: Analysis,
-    written: Mapping[str, Path | bytes],
+    written: Mapping[str, Content],
     backend: Backend,
     options: RepairOptions,
     verdict: Verdict,
     removed: frozenset[str] = frozenset(),
+    parsed: Mapping[str, Binary] | None = None,
+    ahead: Future[tuple[WheelMetadata, Analysis]] | None = None,
 ) -> None:
     """Re-resolve the output with only its own contents: the same test ``check`` applies. Binaries
     that repair did not touch are taken from the first scan; the rest are parsed from what was
-    written, so the check costs what the repair changed, not the wheel's size."""
-    fmt = before.format
-    assert fmt is not None
+    written, so the check costs what the repair changed, not the wheel's size. ``parsed`` holds
+    members edited in memory, already parsed from exactly the bytes the writer was handed (while
+    they were being compressed). ``ahead`` is that resolution done while the output was being
+    written, for the metadata the output was expected to have: used only if the written output
+    has exactly that metadata."""
     with WheelArchive.open(staged) as archive:
         metadata = archive.metadata
-        scanned = [s for s in before.scanned if s.member not in written and s.member not in removed]
-        for member, content in written.items():
-            with _written_bytes(content, backend) as data:
-                if not backend.sniff(bytes(data[:64])):
-                    continue
-                with malformed_binary(f"{metadata.filename}: {member}"):
-                    binary = backend.read(cast(bytes, data), member)
-                size = len(data)
-            scanned.append(ScannedBinary(member, installed_path(member, metadata), fmt, binary, size))
-        check_options = RepairOptions(
-            plat=verdict.tag, exclude=options.exclude, disable_isa_ext_check=options.disable_isa_ext_check
-        )
-        check_options = evolve(check_options, provider=options.provider, provider_path=options.provider_path)
-        after = analyze_scanned(staged, metadata, fmt, scanned, check_options, allow_host=False)
+        after: Analysis | None = None
+        if ahead is not None:
+            expected, early = ahead.result()
+            after = early if expected == metadata else None
+        if after is None:
+            after = _output_analysis(staged, metadata, before, written, backend, options, verdict, removed, parsed)
         problems = check_analysis(_with_requirements(after, archive))
     if problems:
         raise NotRepairable(f"the repaired wheel would not be self-contained: {problems[0]}")
+
+
+def _output_analysis(
+    staged: Path,
+    metadata: WheelMetadata,
+    before: Analysis,
+    written: Mapping[str, Content],
+    backend: Backend,
+    options: RepairOptions,
+    verdict: Verdict,
+    removed: frozenset[str],
+    parsed: Mapping[str, Binary] | None,
+) -> Analysis:
+    """The output's binaries resolved against the output alone, as ``check`` resolves them."""
+    fmt = before.format
+    assert fmt is not None
+    scanned = [s for s in before.scanned if s.member not in written and s.member not in removed]
+    for member, content in written.items():
+        if parsed and member in parsed and isinstance(content, Deflated):
+            size = len(content.data)
+            scanned.append(ScannedBinary(member, installed_path(member, metadata), fmt, parsed[member], size))
+            continue
+        with _written_bytes(content, backend) as data:
+            if not backend.sniff(bytes(data[:64])):
+                continue
+            with malformed_binary(f"{metadata.filename}: {member}"):
+                binary = backend.read(cast(bytes, data), member)
+            size = len(data)
+        scanned.append(ScannedBinary(member, installed_path(member, metadata), fmt, binary, size))
+    check_options = RepairOptions(
+        plat=verdict.tag, exclude=options.exclude, disable_isa_ext_check=options.disable_isa_ext_check
+    )
+    check_options = evolve(check_options, provider=options.provider, provider_path=options.provider_path)
+    return analyze_scanned(staged, metadata, fmt, scanned, check_options, allow_host=False)
 
 
 def _requirement_files(
@@ -554,16 +632,20 @@ def _requirement_files(
 
 
 @contextmanager
-def _written_bytes(content: Path | bytes, backend: Backend) -> Iterator[bytes | ByteSource]:
+def _written_bytes(content: Content, backend: Backend) -> Iterator[bytes | ByteSource]:
     """What repair wrote, for the check: a lazy reader gets the file mapped, not read, so memory
     holds the pages it touches (headers, dynamic section), not the whole library."""
+    if isinstance(content, Deflated):
+        yield content.data
+        return
     if isinstance(content, bytes):
         yield content
         return
-    if not backend.lazy or content.stat().st_size == 0:
-        yield content.read_bytes()
+    path = Path(content)
+    if not backend.lazy or path.stat().st_size == 0:
+        yield path.read_bytes()
         return
-    with open(content, "rb") as stream, mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+    with open(path, "rb") as stream, mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
         yield cast(ByteSource, mapped)  # mmap has len, slicing and find
 
 
@@ -646,8 +728,33 @@ def _mib(size: int) -> str:
     return f"{size / (1 << 20):.1f} MiB"
 
 
-def _content_size(content: Path | bytes) -> int:
-    return len(content) if isinstance(content, bytes) else content.stat().st_size
+def _content_size(content: Content) -> int:
+    if isinstance(content, Deflated):
+        return len(content.data)
+    return len(content) if isinstance(content, bytes) else os.stat(content).st_size
+
+
+def _as_written(contents: Mapping[str, Content]) -> dict[str, Path | bytes]:
+    """The contents as bytes or files, for readers that know no ``Deflated``."""
+    return {
+        m: c.data if isinstance(c, Deflated) else c if isinstance(c, bytes) else Path(c)
+        for m, c in contents.items()
+    }
+
+
+def _scanned_binary(analysis: Analysis, plan: RepairPlan) -> Callable[[str], Binary | None]:
+    """The binary the first pass parsed for an edit target (a member, or a vendored library's
+    destination), so an edit need not parse it again."""
+    by_dest = {v.dest: v.source for v in plan.vendored}
+    graph = analysis.graph
+
+    def current(target: str) -> Binary | None:
+        node = graph.nodes.get(target)
+        if node is None and target in by_dest:
+            node = graph.nodes.get(by_dest[target])
+        return node.binary if node is not None else None
+
+    return current
 
 
 def vendored_summary(plan: RepairPlan) -> list[Mapping[str, str]]:

@@ -23,6 +23,7 @@ import re
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 from urllib.parse import quote
 
@@ -72,8 +73,10 @@ def records_for(
     graph: DependencyGraph,
     written: Mapping[str, Path | bytes],
     hash_file: Callable[[str | Path], str] = file_sha256,
+    digests: Mapping[str, str] = MappingProxyType({}),
 ) -> tuple[list[VendoredRecord], list[str]]:
-    """One record per vendored library, and the members of those the wheel's own binaries load."""
+    """One record per vendored library, and the members of those the wheel's own binaries load.
+    ``digests`` holds sha256 hex digests of written members already computed (not hashed again)."""
     dest_of = {v.source: v.dest for v in plan.vendored}
     known = owners(dest_of)
     records = []
@@ -89,7 +92,7 @@ def records_for(
             VendoredRecord(
                 name=lib.name,
                 member=lib.dest,
-                sha256=_sha256(written.get(lib.dest, Path(lib.source)), hash_file),
+                sha256=digests.get(lib.dest) or _sha256(written.get(lib.dest, Path(lib.source)), hash_file),
                 source=lib.source,
                 source_sha256=hash_file(lib.source),
                 owner=known.get(lib.source),
@@ -304,13 +307,14 @@ def sbom_for_repair(
     written: Mapping[str, Path | bytes],
     tool_version: str,
     hash_file: Callable[[str | Path], str] = file_sha256,
+    digests: Mapping[str, str] = MappingProxyType({}),
 ) -> tuple[str, bytes] | None:
     """(member path, content) of the output's SBOM, or None when this repair vendors nothing (an
     SBOM already in the wheel then stays as it is)."""
     if not plan.vendored:
         return None
     member = sbom_member(metadata)
-    records, direct = records_for(plan, graph, written, hash_file)
+    records, direct = records_for(plan, graph, written, hash_file, digests)
     existing = read_member(member) if member in members else None
     final = set(members) | set(written)
     content = build_sbom(

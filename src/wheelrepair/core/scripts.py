@@ -15,11 +15,14 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from typing import TypeVar
 
 from ..errors import NotRepairable
 from ..model import Action, DependencyGraph
 from ..wheel.metadata import WheelMetadata
+
+#: What a member's content is given as (bytes, a file, a member compressed ahead).
+_C = TypeVar("_C")
 
 
 @dataclass(frozen=True)
@@ -89,14 +92,14 @@ def launcher(move: ScriptMove) -> bytes:
 
 def apply_moves(
     moves: Sequence[ScriptMove],
-    replace: Mapping[str, Path | bytes],
-    add: Mapping[str, Path | bytes],
+    replace: Mapping[str, _C],
+    add: Mapping[str, _C],
     read_member: Callable[[str], bytes],
-) -> tuple[dict[str, Path | bytes], dict[str, Path | bytes]]:
+) -> tuple[dict[str, _C | bytes], dict[str, _C | bytes]]:
     """Turn the rewritten scripts into added members at their new places and put launchers where
     they were (replacing the member keeps its position, mode and time in the zip)."""
-    new_replace = dict(replace)
-    new_add = dict(add)
+    new_replace: dict[str, _C | bytes] = dict(replace)
+    new_add: dict[str, _C | bytes] = dict(add)
     for move in moves:
         program = new_replace.pop(move.member, None)
         new_add[move.dest] = program if program is not None else read_member(move.member)

@@ -196,10 +196,6 @@ class Backend(Protocol):
     #: True when only files installed into site-packages are binaries to analyse; files of other
     #: wheel schemes (``.data/data``, ``.data/scripts``) are then data (PE, which has no search paths).
     site_packages_only: ClassVar[bool]
-    #: True when where vendored libraries go depends on the wheel's package layout (which
-    #: ``__init__.py`` files run first: Windows, whose loader patch lives there). Otherwise the core
-    #: does not read the packages' ``__init__.py`` files at all (torch has 359 of them).
-    package_layout: ClassVar[bool]
 
     def sniff(self, head: bytes) -> bool:
         """True if ``head`` (the first 64 bytes of a file) starts a binary of this format."""

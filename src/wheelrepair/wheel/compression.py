@@ -163,7 +163,7 @@ def crc32(data: bytes | memoryview, value: int = 0) -> int:
     return int(_stream.crc32(data, value))
 
 
-def compress_whole(data: bytes, level: int) -> bytes:
+def compress_whole(data: bytes | memoryview, level: int) -> bytes:
     """``data`` as one complete raw deflate stream."""
     if _libdeflate is not None:
         return bytes(_libdeflate.deflate_compress(data, level))
@@ -171,7 +171,7 @@ def compress_whole(data: bytes, level: int) -> bytes:
     return bytes(compressor.compress(data) + compressor.flush())
 
 
-def compress_chunk(data: bytes, level: int, window: bytes, last: bool) -> bytes:
+def compress_chunk(data: bytes | memoryview, level: int, window: bytes | memoryview, last: bool) -> bytes:
     """One piece of a stream compressed in independent chunks (pigz's technique).
 
     The compressor is primed with ``window``, the 32 KiB of input before ``data``, so matches may

@@ -10,7 +10,9 @@ Output is a pure function of the inputs (and SOURCE_DATE_EPOCH):
 - when SOURCE_DATE_EPOCH is set, every member of the output carries that date instead (as auditwheel
   does): members copied raw get it in their rebuilt headers, their compressed bytes stay as they are;
 - members written anew are deflated at ``level`` (0 = stored) in chunks on all cores
-  (see ``compression``), their local header patched once their sizes are known.
+  (see ``compression``), their local header patched once their sizes are known; a member handed
+  over as ``Deflated`` was compressed (and hashed) ahead, on a ``DeflateAhead`` pool, while the
+  caller was still preparing the rest.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import Union
+from typing import Any, TypeVar, Union
 
 from wheelrepair import progress
 from wheelrepair.errors import InvalidWheel, UsageError
@@ -50,8 +52,9 @@ OUTPUT_MODE = 0o644
 #: Timestamp of added members when SOURCE_DATE_EPOCH is not set: the earliest a zip can store.
 DEFAULT_DATE = (1980, 1, 1, 0, 0, 0)
 
-Content = Union[bytes, "os.PathLike[str]"]
+Content = Union[bytes, "os.PathLike[str]", "Deflated"]
 
+_T = TypeVar("_T")
 _EMPTY_CONTENT: Mapping[str, Content] = MappingProxyType({})
 _EMPTY_MODES: Mapping[str, int] = MappingProxyType({})
 
@@ -200,15 +203,25 @@ def write_wheel(
 
         raw = _RawCopier(out, source, epoch_date)
 
+        # Members compressed ahead: their RECORD hash is filled in once their task is done.
+        ahead: list[tuple[int, Deflated]] = []
+
         def write_new(
             member: str, content: Content, external_attr: int, create_system: int, date: tuple[int, ...]
         ) -> None:
             pipeline.then(raw.flush)
-            digest, size = _queue_new(
-                pipeline, out, entries, member, content, external_attr, create_system, date, level
-            )
+            if isinstance(content, Deflated):
+                if content.level != level:
+                    raise ValueError(f"{member!r} was compressed at level {content.level}, not {level}")
+                size = _queue_deflated(pipeline, out, entries, member, content, external_attr, create_system, date)
+                ahead.append((len(rows), content))
+                rows.append((member, None, size))
+            else:
+                digest, size = _queue_new(
+                    pipeline, out, entries, member, content, external_attr, create_system, date, level
+                )
+                rows.append((member, digest, size))
             pipeline.then(lambda: bar.advance(size))
-            rows.append((member, digest, size))
 
         def write_raw(member: str) -> None:
             size = source.size(member)
@@ -257,6 +270,8 @@ def write_wheel(
         else:
             write_raw(meta.wheel_path)
         record_info = source.zipinfo(meta.record_path)
+        for index, deflated in ahead:
+            rows[index] = (rows[index][0], deflated.record_digest(), rows[index][2])
         rows.append((meta.record_path, None, None))
         write_new(
             meta.record_path,
@@ -514,7 +529,7 @@ class _RawCopier:
         self._start = self._end = 0
 
 
-def _read_chunks(content: Content, size: int) -> Iterator[bytes]:
+def _read_chunks(content: bytes | os.PathLike[str], size: int) -> Iterator[bytes]:
     """``content`` in pieces of ``size`` bytes (the last may be shorter)."""
     if isinstance(content, (bytes, bytearray, memoryview)):
         view = memoryview(content)
@@ -529,7 +544,98 @@ def _read_chunks(content: Content, size: int) -> Iterator[bytes]:
 def _content_size(content: Content) -> int:
     if isinstance(content, (bytes, bytearray, memoryview)):
         return len(content)
+    if isinstance(content, Deflated):
+        return len(content.data)
     return os.stat(content).st_size
+
+
+class Deflated:
+    """A new member's content, compressed ahead of the write by a ``DeflateAhead`` pool.
+    ``write_wheel`` takes it as it takes bytes (at the same level); ``data`` stays readable for
+    the caller's own checks, and ``sha256_hex`` gives the digest without hashing again (as soon
+    as it is known, before the compression ends)."""
+
+    __slots__ = ("data", "level", "_sums", "_parts")
+
+    def __init__(
+        self, data: bytes, level: int, sums: Future[tuple[int, bytes]], parts: Sequence[Future[bytes]]
+    ) -> None:
+        self.data = data
+        self.level = level
+        self._sums = sums
+        self._parts = tuple(parts)
+
+    def compressed(self) -> tuple[Future[bytes], ...]:
+        """The compressed stream in consecutive parts, each ready once the pool is done with it."""
+        return self._parts
+
+    def crc(self) -> int:
+        return self._sums.result()[0]
+
+    def sha256_hex(self) -> str:
+        return self._sums.result()[1].hex()
+
+    def record_digest(self) -> str:
+        return encode_digest("sha256", self._sums.result()[1])
+
+
+class DeflateAhead:
+    """A thread pool that hashes, checksums and compresses whole members as soon as the caller has
+    them (``deflate``), largest first if the caller hands them over in that order, so one large
+    member's compression runs beside the preparation of the others instead of after it. The caller
+    bounds the memory: each ``Deflated`` holds its input and output until written."""
+
+    def __init__(self, level: int = compression.DEFAULT_LEVEL, workers: int | None = None) -> None:
+        if not 0 <= level <= 9:
+            raise UsageError(f"zip compression level {level} is not between 0 (stored) and 9")
+        self.level = level
+        self._workers = workers or _workers()
+        self._pool = ThreadPoolExecutor(max_workers=self._workers)
+        # Checksums on a thread of their own, in hand-over order: a digest the caller needs soon
+        # (the SBOM's) never waits behind another member's compression.
+        self._sums = ThreadPoolExecutor(max_workers=1)
+
+    def deflate(self, data: bytes) -> Deflated:
+        sums = self._sums.submit(_sums, data)
+        if not self.level:
+            stored: Future[bytes] = Future()
+            stored.set_result(data)
+            return Deflated(data, self.level, sums, [stored])
+        if len(data) <= compression.CHUNK or self._workers <= 2:
+            # On two cores the other members and the editing keep the second core busy anyway:
+            # one libdeflate stream costs least (scipy, 2 cores under load: 1.28 s against 1.32 s
+            # with the split below, and 37 KB smaller).
+            return Deflated(data, self.level, sums, [self._pool.submit(compression.compress_whole, data, self.level)])
+        # A large member on more cores: its last quarters are one complete stream (libdeflate, the
+        # fastest and smallest, submitted first as the longest task), its first quarter goes in
+        # pieces that end on a sync flush (zlib-ng, larger and slower) on the other cores; joined,
+        # one stream. scipy's 25 MB OpenBLAS: 0.19 s on one core beside 0.08 s on another.
+        view = memoryview(data)
+        head = len(data) // 4
+        tail = self._pool.submit(compression.compress_whole, view[head:], self.level)
+        parts = []
+        for start in range(0, head, compression.PIECE):
+            end = min(start + compression.PIECE, head)
+            window = view[max(0, start - compression.WINDOW) : start]
+            parts.append(
+                self._pool.submit(compression.compress_chunk, view[start:end], self.level, window, False)
+            )
+        return Deflated(data, self.level, sums, [*parts, tail])
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._sums.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self) -> DeflateAhead:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _sums(data: bytes) -> tuple[int, bytes]:
+    # zlib-ng's crc32 and hashlib release the GIL on buffers this size.
+    return compression.crc32(data), hashlib.sha256(data).digest()
 
 
 class _Pipeline:
@@ -541,7 +647,7 @@ class _Pipeline:
     def __init__(self, workers: int) -> None:
         self._pool = ThreadPoolExecutor(max_workers=workers)
         self._limit = 2 * workers
-        self._queue: deque[tuple[Future[bytes] | None, Callable[[bytes], None]]] = deque()
+        self._queue: deque[tuple[Future[Any] | None, Callable[[Any], None]]] = deque()
         self._in_flight = 0
 
     def then(self, action: Callable[[], None]) -> None:
@@ -554,6 +660,13 @@ class _Pipeline:
     def submit(self, work: Callable[[], bytes], write: Callable[[bytes], None]) -> None:
         """Compute ``work()`` on the pool and hand the result to ``write`` in queue order."""
         self._queue.append((self._pool.submit(work), write))
+        self._in_flight += 1
+        while self._in_flight > self._limit:
+            self._run_next()
+
+    def wait(self, future: Future[_T], write: Callable[[_T], None]) -> None:
+        """Hand ``future``'s result (computed elsewhere) to ``write`` in queue order."""
+        self._queue.append((future, write))
         self._in_flight += 1
         while self._in_flight > self._limit:
             self._run_next()
@@ -583,7 +696,7 @@ def _queue_new(
     out: _Output,
     entries: list[_Entry | bytes],
     member: str,
-    content: Content,
+    content: bytes | os.PathLike[str],
     external_attr: int,
     create_system: int,
     date: Sequence[int],
@@ -653,6 +766,55 @@ def _queue_new(
 
     pipeline.then(finish)
     return encode_digest("sha256", hasher.digest()), size
+
+
+def _queue_deflated(
+    pipeline: _Pipeline,
+    out: _Output,
+    entries: list[_Entry | bytes],
+    member: str,
+    content: Deflated,
+    external_attr: int,
+    create_system: int,
+    date: Sequence[int],
+) -> int:
+    """``_queue_new`` for a member compressed ahead; return its size."""
+    name, utf8 = _name_bytes(member)
+    size = len(content.data)
+    zip64 = size + size // 16 + 65536 >= ZIP64_LIMIT
+    entry = _Entry(
+        name=name,
+        flags=utf8,
+        method=zipfile.ZIP_DEFLATED if content.level else zipfile.ZIP_STORED,
+        date_time=(date[0], date[1], date[2], date[3], date[4], date[5]),
+        crc=0,
+        compress_size=0,
+        file_size=0,
+        offset=0,
+        create_system=create_system,
+        external_attr=external_attr,
+    )
+
+    def start() -> None:
+        entry.offset = out.pos
+        entries.append(entry)
+        out.write(_local_header(entry, zip64))
+
+    def write_part(data: bytes) -> None:
+        entry.compress_size += len(data)
+        out.write(data)
+
+    def finish() -> None:
+        if not zip64 and max(size, entry.compress_size) >= ZIP64_LIMIT:
+            raise ValueError(f"{member!r} grew past 4 GiB while it was being written")
+        entry.crc, entry.file_size = content.crc(), size
+        out.patch(entry.offset, _local_header(entry, zip64))
+
+    pipeline.then(start)
+    for part in content.compressed():
+        pipeline.wait(part, write_part)
+    pipeline.then(finish)
+    return size
 
 
 def _central_record(

@@ -1,5 +1,6 @@
 """Replace a file by an edited copy of itself: copy, patch the copy, rename it into place, so the
-file is never seen half-written and keeps its permissions."""
+file is never seen half-written and keeps its permissions. ``patched`` applies the same edit to bytes
+in memory (a member edited on its way from the input wheel to the output, never on disk)."""
 
 from __future__ import annotations
 
@@ -70,3 +71,44 @@ def _copy(src: BinaryIO, out: BinaryIO, size: int) -> None:
             break
         out.write(chunk)
         remaining -= len(chunk)
+
+
+def patched(
+    data: bytes | bytearray | memoryview,
+    writes: Sequence[tuple[int, bytes]],
+    *,
+    keep: int | None = None,
+    append_at: int = 0,
+    append: bytes = b"",
+) -> bytes:
+    """``rewrite_file``'s edit applied to ``data``: the same bytes the edited file would hold."""
+    size = len(data) if keep is None else keep
+    view = memoryview(data)[:size]
+    spans = sorted(writes)
+    if all(a[0] + len(a[1]) <= b[0] for a, b in zip(spans, spans[1:])) and (
+        not spans or spans[-1][0] + len(spans[-1][1]) <= size
+    ):
+        # The usual edit: a few disjoint patches inside the file, joined with its bytes in one copy.
+        pieces: list[bytes | memoryview] = []
+        pos = 0
+        for offset, chunk in spans:
+            pieces += [view[pos:offset], chunk]
+            pos = offset + len(chunk)
+        pieces.append(view[pos:])
+        if append:
+            pieces += [bytes(max(append_at - size, 0)), append]
+        return b"".join(pieces)
+    out = bytearray(view)
+    for offset, chunk in writes:
+        _put(out, offset, chunk)
+    if append:
+        _put(out, size, bytes(max(append_at - size, 0)) + append)
+    return bytes(out)
+
+
+def _put(out: bytearray, offset: int, chunk: bytes) -> None:
+    # As a write past the end of a file does: the gap reads as zeros.
+    end = offset + len(chunk)
+    if end > len(out):
+        out.extend(bytes(end - len(out)))
+    out[offset:end] = chunk

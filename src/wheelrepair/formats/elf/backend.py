@@ -18,7 +18,6 @@ class ElfBackend:
     format: ClassVar[str] = "elf"
     lazy: ClassVar[bool] = True
     site_packages_only: ClassVar[bool] = False  # $ORIGIN/@loader_path reach the libs from anywhere
-    package_layout: ClassVar[bool] = False
 
     def sniff(self, head: bytes) -> bool:
         return reader.sniff(head)
@@ -55,6 +54,25 @@ class ElfBackend:
             from .stack import clear_exec_stack
 
             clear_exec_stack(path)
+
+    def rewrite_bytes(self, data: bytes, name: str, edit: BinaryEdit, current: Binary | None = None) -> bytes:
+        """``rewrite`` on a file held in memory: the edited bytes (``data`` itself when nothing
+        changes). ``current`` is the file as already parsed (its search paths decide the new run
+        path); None parses ``data``. Nothing to finalize: an ELF file carries no signature."""
+        from .editor import edit_elf_bytes
+        from .strip import strip_elf_bytes
+
+        if edit.strip:
+            data = strip_elf_bytes(data, name) or data
+        known = current
+        request = edit_request(edit, lambda: known or reader.read_elf(data, name))
+        if request != PatchRequest():
+            data = edit_elf_bytes(data, name, request) or data
+        if edit.clear_exec_stack:
+            from .stack import clear_exec_stack_bytes
+
+            data = clear_exec_stack_bytes(data, name) or data
+        return data
 
     def finalize(self, path: Path) -> None:
         return None

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ...errors import EditError, InvalidBinary
 from ..base import PatchRequest
-from .atomic import rewrite_file
+from .atomic import patched, rewrite_file
 from .dynamic import (
     DT_NEEDED,
     DT_RPATH,
@@ -33,7 +33,7 @@ from .layout import PT_INTERP, Data, ElfImage
 from .strip import strip_elf
 from .versions import drop_version_needs
 
-__all__ = ["describe_elf", "edit_elf", "strip_elf"]
+__all__ = ["describe_elf", "edit_elf", "edit_elf_bytes", "strip_elf"]
 
 
 def edit_elf(path: Path, request: PatchRequest) -> bool:
@@ -54,6 +54,14 @@ def edit_elf(path: Path, request: PatchRequest) -> bool:
     except OSError as exc:
         raise EditError(f"cannot write: {exc.strerror}", subject=str(path)) from exc
     return True
+
+
+def edit_elf_bytes(data: bytes, name: str, request: PatchRequest) -> bytes | None:
+    """``edit_elf`` on an ELF file held in memory: the edited bytes, or None when nothing changes."""
+    plan = _plan(ElfImage(data, name), request)
+    if plan is None:
+        return None
+    return patched(data, plan.writes, append_at=plan.append_at, append=plan.append)
 
 
 def describe_elf(data: Data, name: str) -> dict[str, object]:

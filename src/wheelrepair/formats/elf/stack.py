@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ...errors import EditError
-from .atomic import rewrite_file
+from .atomic import patched, rewrite_file
 from .layout import ElfImage
 
 PT_GNU_STACK = 0x6474E551
@@ -24,13 +24,7 @@ def clear_exec_stack(path: Path) -> bool:
         data = path.read_bytes()
     except OSError as exc:
         raise EditError(f"cannot read: {exc.strerror}", subject=str(path)) from exc
-    image = ElfImage(data, str(path))
-    header = image.header
-    writes: list[tuple[int, bytes]] = []
-    for index, segment in enumerate(image.segments):
-        if segment.type == PT_GNU_STACK and segment.flags & PF_X:
-            segment.flags &= ~PF_X
-            writes.append((header.phoff + index * header.phentsize, segment.pack(image.lay)))
+    writes = _writes(data, str(path))
     if not writes:
         return False
     try:
@@ -38,3 +32,20 @@ def clear_exec_stack(path: Path) -> bool:
     except OSError as exc:
         raise EditError(f"cannot write: {exc.strerror}", subject=str(path)) from exc
     return True
+
+
+def clear_exec_stack_bytes(data: bytes, name: str) -> bytes | None:
+    """``clear_exec_stack`` on an ELF file held in memory: the edited bytes, or None when unset."""
+    writes = _writes(data, name)
+    return patched(data, writes) if writes else None
+
+
+def _writes(data: bytes, name: str) -> list[tuple[int, bytes]]:
+    image = ElfImage(data, name)
+    header = image.header
+    writes: list[tuple[int, bytes]] = []
+    for index, segment in enumerate(image.segments):
+        if segment.type == PT_GNU_STACK and segment.flags & PF_X:
+            segment.flags &= ~PF_X
+            writes.append((header.phoff + index * header.phentsize, segment.pack(image.lay)))
+    return writes

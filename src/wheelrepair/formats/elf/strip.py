@@ -9,7 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from ...errors import EditError, InvalidBinary
-from .atomic import rewrite_file
+from .atomic import patched, rewrite_file
 from .layout import (
     SHF_ALLOC,
     SHN_LORESERVE,
@@ -77,6 +77,15 @@ def strip_elf(path: Path) -> bool:
     except OSError as exc:
         raise EditError(f"cannot write: {exc.strerror}", subject=str(path)) from exc
     return True
+
+
+def strip_elf_bytes(data: bytes, name: str) -> bytes | None:
+    """``strip_elf`` on an ELF file held in memory: the stripped bytes, or None when nothing goes."""
+    plan = _plan(ElfImage(data, name))
+    if plan is None:
+        return None
+    keep_until, writes, tail = plan
+    return patched(data, writes, keep=keep_until, append_at=keep_until, append=tail)
 
 
 def _plan(image: ElfImage) -> tuple[int, list[tuple[int, bytes]], bytes] | None:

@@ -40,7 +40,6 @@ class MachOBackend:
     format: ClassVar[str] = "macho"
     lazy: ClassVar[bool] = False
     site_packages_only: ClassVar[bool] = False  # $ORIGIN/@loader_path reach the libs from anywhere
-    package_layout: ClassVar[bool] = False
 
     def sniff(self, head: bytes) -> bool:
         if is_fat(head):

@@ -30,7 +30,6 @@ class PEBackend:
     #: ``.data/scripts``) can never be pointed at vendored DLLs, and nothing imports it as an
     #: extension. Like delvewheel, such files are data.
     site_packages_only: ClassVar[bool] = True
-    package_layout: ClassVar[bool] = True
 
     def sniff(self, head: bytes) -> bool:
         if len(head) < 0x40 or head[:2] != b"MZ":
