@@ -691,6 +691,59 @@ class _Pipeline:
         write(future.result())
 
 
+class _NewEntry:
+    """The output side of one member written anew: its local header goes out first (its sizes and
+    CRC patched in by ``finish``), then its compressed parts in order."""
+
+    def __init__(
+        self,
+        pipeline: _Pipeline,
+        out: _Output,
+        entries: list[_Entry | bytes],
+        member: str,
+        size_hint: int,
+        method: int,
+        external_attr: int,
+        create_system: int,
+        date: Sequence[int],
+    ) -> None:
+        name, utf8 = _name_bytes(member)
+        self._out = out
+        self._member = member
+        # Decided before compressing, from the input size, with room for deflate's worst-case growth.
+        self._zip64 = size_hint + size_hint // 16 + 65536 >= ZIP64_LIMIT
+        self._entry = _Entry(
+            name=name,
+            flags=utf8,
+            method=method,
+            date_time=(date[0], date[1], date[2], date[3], date[4], date[5]),
+            crc=0,
+            compress_size=0,
+            file_size=0,
+            offset=0,
+            create_system=create_system,
+            external_attr=external_attr,
+        )
+
+        def start() -> None:
+            self._entry.offset = out.pos
+            entries.append(self._entry)
+            out.write(_local_header(self._entry, self._zip64))
+
+        pipeline.then(start)
+
+    def write(self, data: bytes) -> None:
+        self._entry.compress_size += len(data)
+        self._out.write(data)
+
+    def finish(self, crc: int, size: int) -> None:
+        entry = self._entry
+        if not self._zip64 and max(size, entry.compress_size) >= ZIP64_LIMIT:
+            raise ValueError(f"{self._member!r} grew past 4 GiB while it was being written")
+        entry.crc, entry.file_size = crc, size
+        self._out.patch(entry.offset, _local_header(entry, self._zip64))
+
+
 def _queue_new(
     pipeline: _Pipeline,
     out: _Output,
@@ -704,33 +757,9 @@ def _queue_new(
 ) -> tuple[str, int]:
     """Queue ``content`` as a new entry (deflated at ``level``, stored at 0); return its RECORD hash
     and size, which are known as soon as the content has been read."""
-    name, utf8 = _name_bytes(member)
     expected = _content_size(content)
-    # Decided before compressing, from the input size, with room for deflate's worst-case growth.
-    zip64 = expected + expected // 16 + 65536 >= ZIP64_LIMIT
-    entry = _Entry(
-        name=name,
-        flags=utf8,
-        method=zipfile.ZIP_DEFLATED if level else zipfile.ZIP_STORED,
-        date_time=(date[0], date[1], date[2], date[3], date[4], date[5]),
-        crc=0,
-        compress_size=0,
-        file_size=0,
-        offset=0,
-        create_system=create_system,
-        external_attr=external_attr,
-    )
-
-    def start() -> None:
-        entry.offset = out.pos
-        entries.append(entry)
-        out.write(_local_header(entry, zip64))
-
-    def write(data: bytes) -> None:
-        entry.compress_size += len(data)
-        out.write(data)
-
-    pipeline.then(start)
+    method = zipfile.ZIP_DEFLATED if level else zipfile.ZIP_STORED
+    entry = _NewEntry(pipeline, out, entries, member, expected, method, external_attr, create_system, date)
     hasher = hashlib.sha256()
     crc = size = 0
     window = b""
@@ -748,23 +777,16 @@ def _queue_new(
         size += len(chunk)
         last = following is None
         if level == 0:
-            pipeline.submit(functools.partial(bytes, chunk), write)
+            pipeline.submit(functools.partial(bytes, chunk), entry.write)
         elif first and last:
-            pipeline.submit(functools.partial(compression.compress_whole, chunk, level), write)
+            pipeline.submit(functools.partial(compression.compress_whole, chunk, level), entry.write)
         else:
-            pipeline.submit(functools.partial(compression.compress_chunk, chunk, level, window, last), write)
+            pipeline.submit(functools.partial(compression.compress_chunk, chunk, level, window, last), entry.write)
         if following is None:
             break
         window = chunk[-compression.WINDOW :]
         chunk, first = following, False
-
-    def finish() -> None:
-        if not zip64 and max(size, entry.compress_size) >= ZIP64_LIMIT:
-            raise ValueError(f"{member!r} grew past 4 GiB while it was being written")
-        entry.crc, entry.file_size = crc, size
-        out.patch(entry.offset, _local_header(entry, zip64))
-
-    pipeline.then(finish)
+    pipeline.then(lambda: entry.finish(crc, size))
     return encode_digest("sha256", hasher.digest()), size
 
 
@@ -779,41 +801,12 @@ def _queue_deflated(
     date: Sequence[int],
 ) -> int:
     """``_queue_new`` for a member compressed ahead; return its size."""
-    name, utf8 = _name_bytes(member)
     size = len(content.data)
-    zip64 = size + size // 16 + 65536 >= ZIP64_LIMIT
-    entry = _Entry(
-        name=name,
-        flags=utf8,
-        method=zipfile.ZIP_DEFLATED if content.level else zipfile.ZIP_STORED,
-        date_time=(date[0], date[1], date[2], date[3], date[4], date[5]),
-        crc=0,
-        compress_size=0,
-        file_size=0,
-        offset=0,
-        create_system=create_system,
-        external_attr=external_attr,
-    )
-
-    def start() -> None:
-        entry.offset = out.pos
-        entries.append(entry)
-        out.write(_local_header(entry, zip64))
-
-    def write_part(data: bytes) -> None:
-        entry.compress_size += len(data)
-        out.write(data)
-
-    def finish() -> None:
-        if not zip64 and max(size, entry.compress_size) >= ZIP64_LIMIT:
-            raise ValueError(f"{member!r} grew past 4 GiB while it was being written")
-        entry.crc, entry.file_size = content.crc(), size
-        out.patch(entry.offset, _local_header(entry, zip64))
-
-    pipeline.then(start)
+    method = zipfile.ZIP_DEFLATED if content.level else zipfile.ZIP_STORED
+    entry = _NewEntry(pipeline, out, entries, member, size, method, external_attr, create_system, date)
     for part in content.compressed():
-        pipeline.wait(part, write_part)
-    pipeline.then(finish)
+        pipeline.wait(part, entry.write)
+    pipeline.then(lambda: entry.finish(content.crc(), size))
     return size
 
 
