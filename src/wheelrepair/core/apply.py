@@ -18,11 +18,10 @@ import shutil
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, runtime_checkable
 
 from ..errors import malformed_binary
-from ..formats.base import Backend
-from ..model import Binary, BinaryEdit, RepairPlan
+from ..formats.base import Backend, MemoryEditor
+from ..model import Binary, RepairPlan
 from ..wheel.archive import WheelArchive
 from ..wheel.writer import Content, DeflateAhead, Deflated
 
@@ -31,13 +30,6 @@ from ..wheel.writer import Content, DeflateAhead, Deflated
 IN_MEMORY_MAX = 32 << 20
 #: At most this many bytes of files edited in memory are held at once (each until it is written).
 IN_MEMORY_BUDGET = 64 << 20
-
-
-@runtime_checkable
-class MemoryEditor(Protocol):
-    """A backend that can apply an edit to a file held in memory."""
-
-    def rewrite_bytes(self, data: bytes, name: str, edit: BinaryEdit, current: Binary | None = None) -> bytes: ...
 
 
 @dataclass

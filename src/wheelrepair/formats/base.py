@@ -275,3 +275,13 @@ class Fuser(Protocol):
         """One file holding the architectures of both; ``NotRepairable`` naming ``name`` if they
         hold different code for the same architecture."""
         ...
+
+
+@runtime_checkable
+class MemoryEditor(Protocol):
+    """A format whose edits can be applied to a file held in memory (ELF), beyond ``Backend``'s
+    ``rewrite`` of a file on disk: repair then edits small files without a scratch file."""
+
+    def rewrite_bytes(self, data: bytes, name: str, edit: BinaryEdit, current: Binary | None = None) -> bytes:
+        """``data`` with ``edit`` applied (and finalized); ``current`` is its parse, if known."""
+        ...
