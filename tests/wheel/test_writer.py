@@ -419,6 +419,51 @@ def test_memory_stays_flat_for_large_members(tmp_path: Path, monkeypatch: pytest
         result.verify_record()
 
 
+def test_spans_copied_beside_the_entries_land_where_their_records_say(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Unchanged members go out in spans copied on a thread of their own while later entries and
+    a replaced member are written: every member must read back intact, its bytes still raw."""
+    monkeypatch.setattr(writer_module, "_SPAN", 2 * 1024 * 1024)
+    src = tmp_path / "src" / NAME
+    src.parent.mkdir()
+    contents: dict[str, bytes] = {}
+    entries: list[tuple[str | zipfile.ZipInfo, bytes]] = []
+    for i in range(24):
+        # Incompressible members of 300-700 KiB (above the small-copy cut), stored, between small
+        # deflated ones.
+        blob = os.urandom((300 + 17 * i) * 1024)
+        contents[f"demo/blob{i:02}.bin"] = blob
+        entries.append((zipfile.ZipInfo(f"demo/blob{i:02}.bin", DEFAULT_DATE), blob))
+        text = f"small {i}\n".encode() * (i + 1)
+        contents[f"demo/small{i:02}.txt"] = text
+        entries.append((f"demo/small{i:02}.txt", text))
+    zip_wheel(src, entries)
+    replaced = os.urandom(400 * 1024)
+    with WheelArchive.open(src) as source:
+        out = write_wheel(source, tmp_path / NAME, replace={"demo/blob11.bin": replaced})
+    with zipfile.ZipFile(out) as result:
+        assert result.testzip() is None
+        for member, data in contents.items():
+            assert result.read(member) == (replaced if member == "demo/blob11.bin" else data), member
+    for member in contents:
+        if member != "demo/blob11.bin":
+            assert compressed_bytes(out, member) == compressed_bytes(src, member)
+    with WheelArchive.open(out) as written:
+        written.verify_record()
+
+
+def test_a_source_that_ends_early_fails_the_copy_with_its_error(tmp_path: Path) -> None:
+    source = tmp_path / "short.bin"
+    source.write_bytes(os.urandom(300 * 1024))
+    target = tmp_path / "out.bin"
+    with open(source, "rb") as src, open(target, "wb") as dst:
+        out = writer_module._Output(dst.fileno())
+        out.copy(src.fileno(), 0, 600 * 1024, lambda: ValueError("source ends early"))
+        with pytest.raises(ValueError, match="source ends early"):
+            out.join()
+
+
 @pytest.mark.slow
 def test_large_real_wheel_is_copied_raw(tmp_path: Path) -> None:
     torch = local_torch_wheel()

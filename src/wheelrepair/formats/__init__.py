@@ -17,10 +17,17 @@ def backends() -> tuple[Backend, ...]:
     return (ElfBackend(), MachOBackend(), PEBackend())
 
 
+@cache
+def _any_magic() -> tuple[bytes, ...]:
+    return tuple(magic for backend in backends() for magic in backend.magics)
+
+
 def backend_for(head: bytes) -> Backend | None:
     """The backend whose magic bytes start ``head`` (the first 64 bytes of a file), if any."""
+    if not head.startswith(_any_magic()):
+        return None
     for backend in backends():
-        if backend.sniff(head):
+        if head.startswith(backend.magics) and backend.sniff(head):
             return backend
     return None
 

@@ -190,6 +190,9 @@ class Backend(Protocol):
     #: left in its place (core/scripts.py). PE executables find DLLs beside them or on PATH instead.
     script_launcher: ClassVar[bool]
     format: ClassVar[str]
+    #: Every file of the format starts with one of these: ``sniff`` is asked only then (most members
+    #: of a wheel are not binaries, and torch has 12,000 of them).
+    magics: ClassVar[tuple[bytes, ...]]
     #: True when ``read`` accepts any ``ByteSource``, not only ``bytes``: the core then hands it
     #: large wheel members lazily, so it inflates only what the reader touches.
     lazy: ClassVar[bool]

@@ -42,6 +42,8 @@ if TYPE_CHECKING:
 MAX_METADATA_SIZE = 64 * 1024 * 1024
 #: Read and hash in chunks of this size so memory stays flat whatever the member size.
 CHUNK_SIZE = 1024 * 1024
+#: (member, offset of its compressed data, its local header as stored or b""): see ``local_headers``.
+LocalHeader = tuple[str, int, bytes]
 
 #: What the standard library's zipfile and decompressors raise on a malformed archive or member:
 #: BadZipFile/LargeZipFile for structure, NotImplementedError for a version, flag or method it does
@@ -381,6 +383,21 @@ class WheelArchive:
         if info.data_offset < 0:
             self._read_local_header(info)
         return info, info.data_offset, info.local
+
+    def local_headers(self, members: Iterable[str]) -> list[LocalHeader]:
+        """What was learnt from the local headers of ``members`` that have been read (by ``head``
+        or ``raw_span``), for ``learn_local_headers`` in another process."""
+        infos = self._infos
+        return [(m, infos[m].data_offset, infos[m].local) for m in members if infos[m].data_offset >= 0]
+
+    def learn_local_headers(self, headers: Iterable[LocalHeader]) -> None:
+        """Take what another process read from local headers of this same file (a forked scan
+        worker, which checked each against the central directory) instead of reading them again."""
+        infos = self._infos
+        for member, data_offset, local in headers:
+            info = infos[member]
+            if info.data_offset < 0:
+                info.data_offset, info.local = data_offset, local
 
     def _read_local_header(self, info: MemberInfo) -> None:
         """Read and check ``info``'s local header in one read, and keep what it says. What its

@@ -76,6 +76,9 @@ _FLAG_UTF8 = 0x800
 _FLAG_DATA_BITS = 0x6
 #: Members smaller than this are copied through the write buffer rather than in the kernel.
 _SMALL_COPY = 256 * 1024
+#: Consecutive unchanged members are copied in spans of about this size, each starting as soon as
+#: it is complete (torch: 12 kernel copies, the first after 2% of the entries are built).
+_SPAN = 16 << 20
 _METHOD_VERSION = {
     zipfile.ZIP_STORED: 20,
     zipfile.ZIP_DEFLATED: 20,
@@ -102,67 +105,105 @@ class _Entry:
 
 
 class _Output:
-    """Sequential writer over a raw file descriptor with its own buffer, so that in-kernel copies
-    (copy_file_range) and header patches (pwrite) can be mixed with ordinary writes."""
+    """Writer over a raw file descriptor with its own buffer and explicit offsets, so that in-kernel
+    copies (copy_file_range), header patches and ordinary writes mix in any order. Large copies run
+    on a thread of their own (the kernel copy releases the GIL) while the caller goes on building
+    the entries that follow: torch's 190 MB of unchanged members cost ~0.1 s of kernel time that
+    the 12,000 entries' Python work used to wait behind. ``join`` waits for them and raises the
+    first error; nothing may be closed or renamed before it returns."""
 
     def __init__(self, fd: int) -> None:
         self.fd = fd
+        #: Where the next byte goes: everything before it is written, buffered or being copied.
         self.pos = 0
+        self._flushed = 0
         self._buffer = bytearray()
         self._kernel_copy = hasattr(os, "copy_file_range")
+        self._copier: ThreadPoolExecutor | None = None
+        self._copies: list[Future[None]] = []
 
     def write(self, data: bytes) -> None:
-        self.pos += len(data)
         if len(data) >= CHUNK_SIZE:
             self.flush()
-            self._write_all(data)
+            self._write_all(data, self.pos)
+            self.pos += len(data)
+            self._flushed = self.pos
         else:
+            self.pos += len(data)
             self._buffer += data
             if len(self._buffer) >= CHUNK_SIZE:
                 self.flush()
 
     def flush(self) -> None:
         if self._buffer:
-            self._write_all(bytes(self._buffer))
+            self._write_all(self._buffer, self._flushed)
             self._buffer.clear()
+        self._flushed = self.pos
 
-    def _write_all(self, data: bytes) -> None:
+    def _write_all(self, data: bytes | bytearray, offset: int) -> None:
         view = memoryview(data)
         while view:
-            view = view[os.write(self.fd, view) :]
+            written = os.pwrite(self.fd, view, offset)
+            view, offset = view[written:], offset + written
 
     def patch(self, offset: int, data: bytes) -> None:
         self.flush()
         os.pwrite(self.fd, data, offset)
 
-    def copy(self, src_fd: int, offset: int, length: int) -> bool:
-        """Append ``length`` bytes of ``src_fd`` from ``offset``; False if the source ends early."""
+    def copy(self, src_fd: int, offset: int, length: int, short: Callable[[], Exception]) -> None:
+        """Append ``length`` bytes of ``src_fd`` from ``offset``; if the source ends early, the
+        error ``short()`` is raised, here or by ``join``."""
         if length < _SMALL_COPY:
             # Small members: one read into the write buffer beats a flush plus a kernel copy.
             data = os.pread(src_fd, length, offset)
             self.write(data)
-            return len(data) == length
+            if len(data) != length:
+                raise short()
+            return
         self.flush()
+        if self._copier is None:
+            self._copier = ThreadPoolExecutor(max_workers=1)
+        self._copies.append(self._copier.submit(self._copy_span, src_fd, offset, self.pos, length, short))
+        self.pos += length
+        self._flushed = self.pos
+
+    def join(self) -> None:
+        """Wait for every copy; raise the first error (after all have stopped)."""
+        if self._copier is None:
+            return
+        self._copier.shutdown(wait=True)
+        self._copier = None
+        copies, self._copies = self._copies, []
+        for done in copies:
+            done.result()
+
+    def abandon(self) -> None:
+        """Stop copying (the output is being thrown away): cancel what has not started, wait for
+        the rest, ignore their errors."""
+        if self._copier is not None:
+            self._copier.shutdown(wait=True, cancel_futures=True)
+            self._copier = None
+        self._copies = []
+
+    def _copy_span(self, src_fd: int, offset: int, dest: int, length: int, short: Callable[[], Exception]) -> None:
         end = offset + length
         while offset < end:
-            count = min(end - offset, 64 * CHUNK_SIZE)
-            copied = self._copy_chunk(src_fd, offset, count)
+            copied = self._copy_chunk(src_fd, offset, dest, min(end - offset, 64 * CHUNK_SIZE))
             if copied == 0:
-                return False
+                raise short()
             offset += copied
-            self.pos += copied
-        return True
+            dest += copied
 
-    def _copy_chunk(self, src_fd: int, offset: int, count: int) -> int:
+    def _copy_chunk(self, src_fd: int, offset: int, dest: int, count: int) -> int:
         if self._kernel_copy:
             try:
-                return os.copy_file_range(src_fd, self.fd, count, offset)
+                return os.copy_file_range(src_fd, self.fd, count, offset, dest)
             except OSError as err:
                 if err.errno not in (errno.EXDEV, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL, errno.EPERM):
                     raise
                 self._kernel_copy = False
         data = os.pread(src_fd, min(count, CHUNK_SIZE), offset)
-        self._write_all(data)
+        self._write_all(data, dest)
         return len(data)
 
 
@@ -195,8 +236,8 @@ def write_wheel(
     fd, temp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
     pipeline = _Pipeline(_workers())
     bar = progress.start(f"writing {dest.name}", _work(source, replace, add, remove))
+    out = _Output(fd)
     try:
-        out = _Output(fd)
         entries: list[_Entry | bytes] = []
         rows: list[tuple[str, str | None, int | None]] = []
         record = source.record()
@@ -286,6 +327,7 @@ def write_wheel(
         bar.finish()
         _write_central_directory(out, entries)
         out.flush()
+        out.join()
         os.fchmod(fd, OUTPUT_MODE)
         if sync:
             os.fsync(fd)
@@ -294,6 +336,7 @@ def write_wheel(
         os.replace(temp_name, dest)
     except BaseException:
         pipeline.close()
+        out.abandon()
         bar.finish()
         if fd >= 0:
             os.close(fd)
@@ -314,6 +357,7 @@ def _test_pause(out: _Output) -> None:
     seconds = os.environ.get(TEST_PAUSE_ENV)
     if seconds:
         out.flush()
+        out.join()
         time.sleep(float(seconds))
 
 
@@ -511,6 +555,8 @@ class _RawCopier:
         if local == header:
             if start == self._end and self._end > self._start:
                 self._end = offset + length
+                if self._end - self._start >= _SPAN:
+                    self.flush()  # copying starts now, beside the entries that follow
             else:
                 self.flush()
                 self._start, self._end, self._first = start, offset + length, member
@@ -524,8 +570,14 @@ class _RawCopier:
         )  # fmt: skip
 
     def flush(self) -> None:
-        if self._end > self._start and not self._out.copy(self._source.fileno(), self._start, self._end - self._start):
-            raise InvalidWheel(f"member {self._first!r} is truncated", subject=os.fspath(self._source.path))
+        if self._end > self._start:
+            first, path = self._first, os.fspath(self._source.path)
+            self._out.copy(
+                self._source.fileno(),
+                self._start,
+                self._end - self._start,
+                lambda: InvalidWheel(f"member {first!r} is truncated", subject=path),
+            )
         self._start = self._end = 0
 
 

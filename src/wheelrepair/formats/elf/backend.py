@@ -16,6 +16,7 @@ from .resolver import ElfResolver
 class ElfBackend:
     script_launcher: ClassVar[bool] = True
     format: ClassVar[str] = "elf"
+    magics: ClassVar[tuple[bytes, ...]] = (reader.MAGIC,)
     lazy: ClassVar[bool] = True
     site_packages_only: ClassVar[bool] = False  # $ORIGIN/@loader_path reach the libs from anywhere
 

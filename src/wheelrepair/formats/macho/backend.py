@@ -19,12 +19,13 @@ from ...model import Binary, BinaryEdit
 from ..base import PatchRequest, SearchContext
 from . import codesign
 from .editor import CommandEdit, edit_file, identifier
-from .fat import build_fat, is_fat, parse_fat
+from .fat import FAT_MAGIC_BYTES, build_fat, is_fat, parse_fat
 from .fuse import FuseError, fuse
 from .layout import (
     KNOWN_CPU_TYPES,
     LC_CODE_SIGNATURE,
     LOADABLE_FILETYPES,
+    MAGIC_BYTES,
     MachOFormatError,
     parse_slice,
     read_header,
@@ -38,6 +39,7 @@ _LOADER = "@loader_path"
 class MachOBackend:
     script_launcher: ClassVar[bool] = True
     format: ClassVar[str] = "macho"
+    magics: ClassVar[tuple[bytes, ...]] = MAGIC_BYTES + FAT_MAGIC_BYTES
     lazy: ClassVar[bool] = False
     site_packages_only: ClassVar[bool] = False  # $ORIGIN/@loader_path reach the libs from anywhere
 

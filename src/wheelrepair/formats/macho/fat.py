@@ -10,6 +10,8 @@ from .layout import KNOWN_CPU_TYPES, MachOFormatError, arch_name
 
 FAT_MAGIC = 0xCAFEBABE
 FAT_MAGIC_64 = 0xCAFEBABF
+#: How a fat file starts (its header is big-endian).
+FAT_MAGIC_BYTES = tuple(struct.pack(">I", m) for m in (FAT_MAGIC, FAT_MAGIC_64))
 # Java class files share FAT_MAGIC; their next word (class file version, >= 45) is never a plausible
 # slice count, and their bytes after it are never a table of known CPU types.
 _MAX_SLICES = 16

@@ -9,6 +9,8 @@ MH_MAGIC = 0xFEEDFACE
 MH_MAGIC_64 = 0xFEEDFACF
 MH_CIGAM = 0xCEFAEDFE
 MH_CIGAM_64 = 0xCFFAEDFE
+#: How a thin Mach-O file starts, as ``read_header`` reads the magic (little-endian).
+MAGIC_BYTES = tuple(struct.pack("<I", m) for m in (MH_MAGIC, MH_MAGIC_64, MH_CIGAM, MH_CIGAM_64))
 
 MH_EXECUTE = 0x2
 MH_DYLIB = 0x6

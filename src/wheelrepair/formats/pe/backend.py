@@ -25,6 +25,7 @@ _MAX_LFANEW = 1 << 20
 class PEBackend:
     script_launcher: ClassVar[bool] = False
     format: ClassVar[str] = "pe"
+    magics: ClassVar[tuple[bytes, ...]] = (b"MZ",)
     lazy: ClassVar[bool] = False
     #: A PE file carries no search paths: one installed outside site-packages (``.data/data``,
     #: ``.data/scripts``) can never be pointed at vendored DLLs, and nothing imports it as an
