@@ -23,7 +23,7 @@ from wheelrepair.errors import UsageError
 from wheelrepair.wheel import writer as writer_module
 from wheelrepair.wheel.archive import WheelArchive
 from wheelrepair.wheel.metadata import record_hash, retag
-from wheelrepair.wheel.writer import DEFAULT_DATE, write_wheel
+from wheelrepair.wheel.writer import DEFAULT_DATE, DeflateAhead, write_wheel
 
 NAME = "demo-1.0-py3-none-any.whl"
 
@@ -419,12 +419,13 @@ def test_memory_stays_flat_for_large_members(tmp_path: Path, monkeypatch: pytest
         result.verify_record()
 
 
-def test_spans_copied_beside_the_entries_land_where_their_records_say(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("replaced_as", ["bytes", "deflated ahead"])
+def test_members_copied_ahead_and_in_spans_give_the_same_wheel(
+    replaced_as: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Unchanged members go out in spans copied on a thread of their own while later entries and
-    a replaced member are written: every member must read back intact, its bytes still raw."""
-    monkeypatch.setattr(writer_module, "_SPAN", 2 * 1024 * 1024)
+    """Large unchanged members are copied to their place before the writer reaches them, the rest
+    in spans, on a thread of their own, while the entries are written: the output must be the wheel
+    written without either, byte for byte, and read back intact with its data still raw."""
     src = tmp_path / "src" / NAME
     src.parent.mkdir()
     contents: dict[str, bytes] = {}
@@ -440,8 +441,34 @@ def test_spans_copied_beside_the_entries_land_where_their_records_say(
         entries.append((f"demo/small{i:02}.txt", text))
     zip_wheel(src, entries)
     replaced = os.urandom(400 * 1024)
-    with WheelArchive.open(src) as source:
-        out = write_wheel(source, tmp_path / NAME, replace={"demo/blob11.bin": replaced})
+
+    def write(out_dir: Path) -> Path:
+        out_dir.mkdir()
+        with WheelArchive.open(src) as source, DeflateAhead() as ahead:
+            content = replaced if replaced_as == "bytes" else ahead.deflate(replaced)
+            return write_wheel(source, out_dir / NAME, replace={"demo/blob11.bin": content})
+
+    monkeypatch.setattr(writer_module, "_SPAN", 1 << 60)
+    plain = write(tmp_path / "plain")
+    # Every blob is now "large": those before the replaced member (all of them when it was
+    # compressed ahead, whose size the walk waits for) are copied ahead, the rest in spans of two
+    # blobs or so. The writer waits for the walk's claims, so which ones is certain.
+    monkeypatch.setattr(writer_module, "_SPAN", 256 * 1024)
+    placed = []
+    place = writer_module._EarlyCopies.place
+
+    def place_after_the_walk(self: writer_module._EarlyCopies, member: str) -> int | None:
+        self.claimed.wait()
+        where = place(self, member)
+        if where is not None:
+            placed.append(member)
+        return where
+
+    monkeypatch.setattr(writer_module._EarlyCopies, "place", place_after_the_walk)
+    out = write(tmp_path / "ahead")
+    assert out.read_bytes() == plain.read_bytes()
+    expected = [m for m in contents if m.startswith("demo/blob") and m != "demo/blob11.bin"]
+    assert placed == (expected[:11] if replaced_as == "bytes" else expected)
     with zipfile.ZipFile(out) as result:
         assert result.testzip() is None
         for member, data in contents.items():

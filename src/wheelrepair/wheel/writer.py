@@ -25,6 +25,7 @@ import os
 import stat
 import struct
 import tempfile
+import threading
 import time
 import zipfile
 from collections import deque
@@ -167,6 +168,22 @@ class _Output:
         self.pos += length
         self._flushed = self.pos
 
+    def reserve(self, length: int) -> None:
+        """Skip ``length`` bytes that a copy already running fills (see ``_EarlyCopies``)."""
+        self.flush()
+        self.pos += length
+        self._flushed = self.pos
+
+    def on_copier(self, work: Callable[[], None]) -> None:
+        """Run ``work`` on the copying thread, before the copies queued after it."""
+        if self._copier is None:
+            self._copier = ThreadPoolExecutor(max_workers=1)
+        self._copies.append(self._copier.submit(work))
+
+    def copy_at(self, src_fd: int, offset: int, dest: int, length: int, short: Callable[[], Exception]) -> None:
+        """Copy ``length`` bytes of ``src_fd`` to ``dest`` now (on the copying thread)."""
+        self._copy_span(src_fd, offset, dest, length, short)
+
     def join(self) -> None:
         """Wait for every copy; raise the first error (after all have stopped)."""
         if self._copier is None:
@@ -242,7 +259,8 @@ def write_wheel(
         rows: list[tuple[str, str | None, int | None]] = []
         record = source.record()
 
-        raw = _RawCopier(out, source, epoch_date)
+        order = [m for m in source.members if m not in managed and m not in remove]
+        raw = _RawCopier(out, source, epoch_date, _EarlyCopies(out, source, order, replace, level))
 
         # Members compressed ahead: their RECORD hash is filled in once their task is done.
         ahead: list[tuple[int, Deflated]] = []
@@ -458,6 +476,17 @@ def _dos(date_time: Sequence[int]) -> tuple[int, int]:
     return (hour << 11) | (minute << 5) | (second // 2), ((year - 1980) << 9) | (month << 5) | day
 
 
+def _new_entry_zip64(size_hint: int) -> bool:
+    """Whether a member written anew gets zip64 sizes: decided before compressing, from the input
+    size, with room for deflate's worst-case growth."""
+    return size_hint + size_hint // 16 + 65536 >= ZIP64_LIMIT
+
+
+def _local_length(name: bytes, zip64: bool) -> int:
+    """Length of the local header ``_local_bytes`` writes."""
+    return _LOCAL.size + len(name) + (_ZIP64_LOCAL.size if zip64 else 0)
+
+
 def _name_bytes(member: str) -> tuple[bytes, int]:
     encoded = member.encode("utf-8")
     return encoded, 0 if encoded.isascii() else _FLAG_UTF8
@@ -519,18 +548,112 @@ def _local_bytes(
     )
 
 
+class _EarlyCopies:
+    """The data of the largest unchanged members, copied to its place in the output as soon as that
+    place is known, while the entries before it are still being built. Archive order puts torch's
+    114 MB libtorch_cpu.so after 8,000 headers: its copy used to start only once the entries
+    reached it, then ran alone.
+
+    Places are computed on the copying thread, walking the members in output order: an unchanged
+    member takes a header of known length and its compressed size; a member compressed ahead takes
+    its compressed size once its compression is done (the walk waits for it). The walk stops at a
+    member written any other way (its size is known only when the writer has compressed it) and as
+    soon as the writer itself reaches a large member first. ``place`` is how the writer learns
+    whether a member's data is already on its way; both sides compute the same places."""
+
+    def __init__(
+        self,
+        out: _Output,
+        source: WheelArchive,
+        members: Sequence[str],
+        replace: Mapping[str, Content],
+        level: int,
+    ) -> None:
+        self._out = out
+        self._source = source
+        self._members = members
+        self._replace = replace
+        self._level = level
+        self._large = {m for m in members if m not in replace and source.zipinfo(m).compress_size >= _SPAN}
+        self._lock = threading.Lock()
+        self._placed: dict[str, int] = {}
+        self._passed = False
+        #: Set once the walk has claimed what it will (tests wait for it).
+        self.claimed = threading.Event()
+        if self._large:
+            out.on_copier(self._walk)
+        else:
+            self.claimed.set()
+
+    def place(self, member: str) -> int | None:
+        """Where ``member``'s local header goes if its data is already being copied, else None (and
+        from now on the writer copies the large members itself)."""
+        if member not in self._large:
+            return None
+        with self._lock:
+            placed = self._placed.get(member)
+            if placed is None:
+                self._passed = True
+            return placed
+
+    def _walk(self) -> None:
+        """Place every member up to the first one of unknown size, claiming the large ones on the
+        way (quickly: the writer does several times more per member), then copy those, largest first."""
+        try:
+            claimed = self._claim()
+        finally:
+            self.claimed.set()
+        source = self._source
+        for member, offset, dest, length in sorted(claimed, key=lambda c: c[3], reverse=True):
+            short = functools.partial(InvalidWheel, f"member {member!r} is truncated", subject=os.fspath(source.path))
+            self._out.copy_at(source.fileno(), offset, dest, length, short)
+
+    def _claim(self) -> list[tuple[str, int, int, int]]:
+        claimed: list[tuple[str, int, int, int]] = []
+        pos = 0
+        source = self._source
+        replace, large, fixed = self._replace, self._large, _LOCAL.size
+        for member in self._members:
+            content = replace.get(member)
+            if content is None:
+                info = source.zipinfo(member)
+                name = info.raw_name if info.raw_name.isascii() else _name_bytes(member)[0]
+                size = info.compress_size
+                header = fixed + len(name) + (_ZIP64_LOCAL.size if max(size, info.file_size) >= ZIP64_LIMIT else 0)
+                if member in large:
+                    with self._lock:
+                        if self._passed:
+                            break
+                        self._placed[member] = pos
+                    claimed.append((member, source.raw_span(member)[0], pos + header, size))
+                pos += header + size
+            elif isinstance(content, Deflated) and content.level == self._level:
+                compressed = sum(len(part.result()) for part in content.compressed())
+                pos += _local_length(_name_bytes(member)[0], _new_entry_zip64(len(content.data))) + compressed
+            else:
+                break
+        return claimed
+
+
 class _RawCopier:
     """Copies unchanged members' compressed bytes. Where a member's local header in the source is
     byte for byte the one we would write and follows the previous member directly, the copies merge
     into one span: a wheel of 12,000 small members costs a few large copies, not 24,000 small I/Os.
     ``flush`` must run before anything else is written."""
 
-    def __init__(self, out: _Output, source: WheelArchive, date: tuple[int, int, int, int, int, int] | None):
+    def __init__(
+        self,
+        out: _Output,
+        source: WheelArchive,
+        date: tuple[int, int, int, int, int, int] | None,
+        early: _EarlyCopies | None = None,
+    ):
         self._out = out
         self._source = source
         self._dos = _dos(date) if date is not None else None
         self._start = self._end = 0
         self._first = ""
+        self._early = early
 
     def add(self, member: str) -> bytes:
         """Queue ``member``'s copy; return its central directory record."""
@@ -551,8 +674,16 @@ class _RawCopier:
         )  # fmt: skip
         position = self._out.pos + (self._end - self._start)
         start = info.header_offset
+        placed = self._early.place(member) if self._early is not None else None
+        if placed is not None:
+            # Its data is already being copied to its place: write the header in front of it.
+            self.flush()
+            if self._out.pos != placed:
+                raise RuntimeError(f"{member!r} was placed at {placed}, the output is at {self._out.pos}")
+            self._out.write(header)
+            self._out.reserve(length)
         # ``local`` is the source's whole header, ending where the data starts.
-        if local == header:
+        elif local == header:
             if start == self._end and self._end > self._start:
                 self._end = offset + length
                 if self._end - self._start >= _SPAN:
@@ -762,8 +893,7 @@ class _NewEntry:
         name, utf8 = _name_bytes(member)
         self._out = out
         self._member = member
-        # Decided before compressing, from the input size, with room for deflate's worst-case growth.
-        self._zip64 = size_hint + size_hint // 16 + 65536 >= ZIP64_LIMIT
+        self._zip64 = _new_entry_zip64(size_hint)
         self._entry = _Entry(
             name=name,
             flags=utf8,
