@@ -57,7 +57,7 @@ def main() -> None:
         zipfile_copy(wheel, work / "zipfile-copy.whl")
         recompress_s = time.perf_counter() - start
         ours, ours_mem = best_of(3, [sys.executable, "-m", "wheelrepair", "repair", "--lib-path", str(libdir),
-                                     "-w", str(work / "ours"), str(wheel)])
+                                     "-w", str(work / "ours"), str(wheel)], output_dir=work / "ours")
         # The same repair without zlib-ng, libdeflate and ISA-L (the standard library's zlib only).
         fallback, fallback_mem = best_of(1, [sys.executable, "-c", FALLBACK, "repair", "--lib-path", str(libdir),
                                              "-w", str(work / "fallback"), str(wheel)])
