@@ -69,13 +69,25 @@ def test_a_member_deflated_in_chunks_is_one_valid_stream(
     assert len(raw) < len(_zlib6(data)) * 1.04
 
 
-@pytest.mark.parametrize(("level", "workers"), [(6, 4), (1, 4), (0, 4), (6, 2)])
+def test_members_compressed_ahead_do_not_depend_on_the_number_of_cores(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same input gives the same wheel on a 1-, 2- or 8-core machine (reproducible builds run
+    SOURCE_DATE_EPOCH repairs on whatever runner CI hands them)."""
+    data = _real_library().read_bytes()
+    monkeypatch.setattr(compression, "CHUNK", 1 << 20)
+    monkeypatch.setattr(compression, "PIECE", 256 * 1024)
+    streams = set()
+    for workers in (1, 2, 8):
+        with DeflateAhead(6, workers) as ahead:
+            streams.add(b"".join(part.result() for part in ahead.deflate(data).compressed()))
+    assert len(streams) == 1
+
+
+@pytest.mark.parametrize(("level", "workers"), [(6, 4), (1, 4), (0, 4), (6, 2), (6, 1)])
 def test_members_compressed_ahead_are_one_valid_stream_each(
     demo_wheel: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, level: int, workers: int
 ) -> None:
     """What repair hands the writer: edited libraries compressed (and hashed) on a pool before the
-    write; on more than two cores a large one as zlib-ng pieces then one libdeflate stream, joined
-    into one."""
+    write; a large one as zlib-ng pieces then one libdeflate stream, joined into one."""
     library = _real_library()
     data = library.read_bytes()
     monkeypatch.setattr(compression, "CHUNK", 1 << 20)
@@ -83,8 +95,8 @@ def test_members_compressed_ahead_are_one_valid_stream_each(
     small = data[: 100 * 1024]
     with DeflateAhead(level, workers) as ahead:
         big, little = ahead.deflate(data), ahead.deflate(small)
-        pieces = -(-(len(data) // 4) // compression.PIECE)
-        assert len(big.compressed()) == (1 if level == 0 or workers <= 2 else 1 + pieces)
+        pieces = -(-(len(data) // 3) // compression.PIECE)
+        assert len(big.compressed()) == (1 if level == 0 else 1 + pieces)
         assert big.sha256_hex() == hashlib.sha256(data).hexdigest()
         with WheelArchive.open(demo_wheel) as source:
             out = write_wheel(
