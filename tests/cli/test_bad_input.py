@@ -3,6 +3,7 @@ nothing written."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import zipfile
@@ -133,3 +134,22 @@ def test_unwritable_output_directory_is_one_line(tmp_path: Path, real_so: bytes)
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and "cannot write to" in result.stderr
+
+
+@pytest.mark.parametrize("corrupt", ["demo/data.bin", "demo/x.so"])
+def test_check_of_a_large_wheel_finds_a_changed_member(corrupt: str, tmp_path: Path, real_so: bytes) -> None:
+    """A wheel large enough to be scanned on worker processes, where `check` hashes every member
+    beside the parse: a member whose bytes no longer match RECORD is named, in one line."""
+    good = make_wheel(tmp_path / "good", {"demo/x.so": real_so, "demo/data.bin": os.urandom(26 << 20)})
+    with zipfile.ZipFile(good) as zf:
+        entries = {n: zf.read(n) for n in zf.namelist()}
+    changed = bytearray(entries[corrupt])
+    changed[len(changed) // 2] ^= 0xFF
+    entries[corrupt] = bytes(changed)
+    wheel = _zip(tmp_path / good.name, entries)
+    assert run("check", str(good)).returncode == 0
+    result = run("check", str(wheel))
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert wheel.name in lines[0] and f"RECORD hash mismatch for {corrupt!r}" in lines[0], lines[0]

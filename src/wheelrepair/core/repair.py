@@ -56,7 +56,7 @@ from .owners import prefetch as owners_prefetch
 from .plan import PlanInputs, plan_repair
 from .providers import Provider, ProviderIndex, check_requirements, load_providers, used_providers
 from .sbom import sbom_for_repair
-from .scan import ScannedBinary, scan_wheel
+from .scan import ScanInProgress, ScannedBinary, scan_wheel
 from .scripts import ScriptMove, apply_moves, script_moves
 from .scripts import modes as script_modes
 from .sizes import dedupe
@@ -125,9 +125,11 @@ def analyze(
     *,
     allow_host: bool = True,
     seen_host: Callable[[str], None] | None = None,
+    scanning: ScanInProgress | None = None,
 ) -> Analysis:
-    """``seen_host`` is told every host library the walk parsed (repair hashes them meanwhile)."""
-    fmt, scanned = scan_wheel(archive)
+    """``seen_host`` is told every host library the walk parsed (repair hashes them meanwhile);
+    ``scanning`` is the scan of ``archive`` if it was started already (``start_scan``)."""
+    fmt, scanned = scanning.result() if scanning is not None else scan_wheel(archive)
     analysis = analyze_scanned(
         archive.path, archive.metadata, fmt, scanned, options, allow_host=allow_host, seen_host=seen_host
     )
@@ -329,9 +331,12 @@ def check_analysis(analysis: Analysis) -> tuple[str, ...]:
     return tuple(problems)
 
 
-def repair(path: Path, out_dir: Path, options: RepairOptions) -> RepairResult:
-    with WheelArchive.open(path) as archive, HashAhead() as hashing:
-        analysis = analyze(archive, options, seen_host=hashing.start)
+def repair(path: Path, out_dir: Path, options: RepairOptions, scanning: ScanInProgress | None = None) -> RepairResult:
+    """Repair the wheel at ``path``; ``scanning`` is its scan if it was started already, on the
+    archive it holds (which the caller closes)."""
+    opened = contextlib.nullcontext(scanning.archive) if scanning is not None else WheelArchive.open(path)
+    with opened as archive, HashAhead() as hashing:
+        analysis = analyze(archive, options, seen_host=hashing.start, scanning=scanning)
         name = archive.metadata.filename
         if analysis.format is None or not analysis.scanned:
             raise NotRepairable("holds no binaries for its platform: nothing to repair", subject=name)
