@@ -69,3 +69,38 @@ def test_ranges_behind_the_kept_prefix_match_zipfile(
         assert view[tail:] == truth[tail:]
         for start in [5000, (1 << 20) + 12345, *(rng.randrange(len(truth)) for _ in range(30))]:
             assert view[start : start + 70000] == truth[start : start + 70000]
+
+
+@pytest.mark.parametrize("reads", ["none", "front", "end-first", "random"])
+@pytest.mark.parametrize("isal", [True, False], ids=["forward-isal", "copyable-only"])
+def test_hash_as_read_is_the_hash_of_the_whole_member(
+    wheel: Path, monkeypatch: pytest.MonkeyPatch, reads: str, isal: bool
+) -> None:
+    """`check` hashes a member by the inflate that parses it: whatever the reader read (ahead,
+    behind the kept prefix, through snapshots), the digest is the one of the whole content."""
+    import hashlib
+
+    from wheelrepair.wheel import compression, stream
+
+    if isal and compression.forward_copies():
+        pytest.skip("isal is not installed")
+    if not isal:
+        monkeypatch.setattr(compression, "_isal", None)
+    monkeypatch.setattr(stream, "RETAIN", 1 << 20)
+    with zipfile.ZipFile(wheel) as zf:
+        truth = zf.read("pkg/big.bin")
+    rng = random.Random(5)
+    with WheelArchive.open(wheel) as archive:
+        view = member_bytes(archive, "pkg/big.bin")
+        view.hash_as_read("sha256")
+        if reads == "front":
+            assert view[:300000] == truth[:300000]
+        elif reads == "end-first":
+            assert view[len(truth) - 10 :] == truth[-10:]
+            assert view[(1 << 20) + 5 : (1 << 20) + 500] == truth[(1 << 20) + 5 : (1 << 20) + 500]
+        elif reads == "random":
+            for _ in range(20):
+                start = rng.randrange(len(truth))
+                assert view[start : start + 5000] == truth[start : start + 5000]
+        assert view.digest() == hashlib.sha256(truth).digest()
+        assert member_bytes(archive, "pkg/big.bin").digest() is None  # not asked to hash

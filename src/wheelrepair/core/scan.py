@@ -19,7 +19,7 @@ from ..model import Binary
 from ..policy import format_for_tag
 from ..wheel.archive import LocalHeader, WheelArchive
 from ..wheel.metadata import installed_path
-from ..wheel.stream import member_bytes
+from ..wheel.stream import MemberBytes, member_bytes
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
@@ -182,15 +182,8 @@ class _ParallelScan:
             # The first submit forks the workers (all of them, with the fork start method): the
             # archive they inherit is open and validated.
             for share in _tasks(sizes, members):
-                if verify and sizes[share[0]] >= _TASK_BYTES:
-                    # A large member's hash and its parse are two tasks, so two cores share them
-                    # (torch's libtorch_cpu.so: 0.9 s to hash, 0.6 s to parse).
-                    self._tasks.append((share, self._pool.submit(_parse_share, path, fmt, share, archive.identity)))
-                    hashed = self._pool.submit(_parse_share, path, fmt, share, archive.identity, True, False)
-                    self._tasks.append(([], hashed))
-                else:
-                    task = self._pool.submit(_parse_share, path, fmt, share, archive.identity, verify)
-                    self._tasks.append((share, task))
+                task = self._pool.submit(_parse_share, path, fmt, share, archive.identity, verify)
+                self._tasks.append((share, task))
         except BaseException:
             self.close()
             raise
@@ -245,7 +238,6 @@ def _parse_share(
     members: list[str],
     identity: tuple[int, int, int, int],
     verify: bool = False,
-    parse: bool = True,
 ) -> _Share:
     # A forked worker inherits the open, validated archive: reading it again would cost a second
     # parse of the central directory and RECORD per worker (0.3 s for torch). Its stored and
@@ -256,50 +248,77 @@ def _parse_share(
         and os.fspath(inherited.path) == path
         and all(inherited.zipinfo(m).compress_type in (0, 8) for m in members)
     ):
-        return _sniff_and_parse(inherited, fmt, members, verify, parse), inherited.local_headers(members)
+        return _sniff_and_parse(inherited, fmt, members, verify), inherited.local_headers(members)
     with WheelArchive.open(path) as archive:
         # Workers reopen the wheel by name: it must still be the file the parent validated.
         if archive.identity != identity:
             raise InvalidWheel("was replaced while it was being read", subject=archive.path.name)
-        return _sniff_and_parse(archive, fmt, members, verify, parse), archive.local_headers(members)
+        return _sniff_and_parse(archive, fmt, members, verify), archive.local_headers(members)
 
 
-def _sniff_and_parse(
-    archive: WheelArchive, fmt: str, members: list[str], verify: bool = False, parse: bool = True
-) -> list[ScannedBinary]:
+def _sniff_and_parse(archive: WheelArchive, fmt: str, members: list[str], verify: bool = False) -> list[ScannedBinary]:
+    found = [m for m, b in _sniff(archive, members) if b.format == fmt and _analysed(archive, m, b)]
     if verify:
         # First: a member whose bytes were changed is reported as that, not as a malformed binary.
-        archive.verify_record(members)
-    if not parse:
-        return []
-    found = [m for m, b in _sniff(archive, members) if b.format == fmt and _analysed(archive, m, b)]
-    return _parse_members(archive, fmt, found)
+        # Binaries read lazily are hashed by the inflate that parses them (see _parse_members).
+        lazy = set(_lazily_read(archive, fmt, found))
+        archive.verify_record(m for m in members if m not in lazy)
+    return _parse_members(archive, fmt, found, verify=verify)
+
+
+def _lazily_read(archive: WheelArchive, fmt: str, members: Iterable[str]) -> Iterator[str]:
+    """The members a parse reads as an on-demand view rather than whole."""
+    if backend_named(fmt).lazy:
+        yield from (m for m in members if archive.size(m) >= _LAZY_BYTES)
 
 
 def _parse_members(
-    archive: WheelArchive, fmt: str, members: list[str], advance: progress.Advance | None = None
+    archive: WheelArchive,
+    fmt: str,
+    members: list[str],
+    advance: progress.Advance | None = None,
+    verify: bool = False,
 ) -> list[ScannedBinary]:
+    """``verify``: also check each member read lazily against its RECORD hash, hashed as it is
+    inflated (``check``: libtorch_cpu.so costs one inflate, not one to parse and one to hash)."""
     backend = backend_named(fmt)
+    lazy_members = set(_lazily_read(archive, fmt, members))
     scanned: list[ScannedBinary] = []
     for member in members:
         # Members past a few pages go to lazy readers as an on-demand view, so memory holds what
         # the reader touches (headers, dynamic section, string tables), not the whole library.
         # Their RECORD hash is checked by `check` (which verifies every member), and by a repair
         # for the members it edits, rather than here.
-        lazy = backend.lazy and archive.size(member) >= _LAZY_BYTES
-        data: bytes | ByteSource = member_bytes(archive, member) if lazy else archive.read(member)
+        view = member_bytes(archive, member) if member in lazy_members else None
+        algorithm = archive.record_algorithm(member) if verify and view is not None else None
+        if view is not None and algorithm is not None:
+            view.hash_as_read(algorithm)
+        data: bytes | ByteSource = view if view is not None else archive.read(member)
         try:
             # A lazy backend's ``read`` takes any ByteSource (see Backend.lazy).
             with malformed_binary(member):
                 binary = backend.read(cast(bytes, data), member)
         except InvalidBinary as err:
+            if view is not None and algorithm is not None:
+                _check_hash(archive, member, view, algorithm)  # a changed member says so first
             raise InvalidBinary(str(err), subject=archive.path.name) from None
+        if view is not None and algorithm is not None:
+            _check_hash(archive, member, view, algorithm)
         scanned.append(
             ScannedBinary(member, installed_path(member, archive.metadata), fmt, binary, len(data))
         )
         if advance is not None:
             advance(len(data))
     return scanned
+
+
+def _check_hash(archive: WheelArchive, member: str, view: MemberBytes, algorithm: str) -> None:
+    with archive.reading(member):
+        digest = view.digest()
+    if digest is None:
+        archive.verify_record([member])
+    else:
+        archive.check_digest(member, algorithm, digest)
 
 
 def backend_of(fmt: str) -> Backend:

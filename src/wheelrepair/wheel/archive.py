@@ -12,7 +12,7 @@ import struct
 import zipfile
 import zlib
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from types import MappingProxyType, TracebackType
 from typing import IO, TYPE_CHECKING, cast
@@ -354,6 +354,19 @@ class WheelArchive:
                 for chunk in self._inflate(member):
                     hasher.update(chunk)
             self._compare(member, encode_digest(algorithm, hasher.digest()))
+
+    def record_algorithm(self, member: str) -> str | None:
+        """The hash algorithm RECORD names for ``member`` (None: RECORD gives it no hash)."""
+        digest = self._record.get(member, (None, None))[0]
+        return digest.partition("=")[0] if digest else None
+
+    def check_digest(self, member: str, algorithm: str, digest: bytes) -> None:
+        """InvalidWheel unless ``digest`` (of ``member``'s whole content) is the one RECORD lists."""
+        self._compare(member, encode_digest(algorithm, digest))
+
+    def reading(self, member: str) -> AbstractContextManager[None]:
+        """Reading ``member`` here turns decompression and zip errors into one-line InvalidWheel errors."""
+        return self._reading(member)
 
     def _verify_bytes(self, member: str, data: bytes) -> None:
         digest = self._record.get(member, (None, None))[0]

@@ -9,6 +9,7 @@ so a 500 MB library costs its headers in memory, not 500 MB.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import zlib
 from bisect import bisect_right
@@ -58,6 +59,8 @@ class MemberBytes:
         # a second, copyable decompressor that leaves checkpoints (see _restart).
         self._forward = not compression.forward_copies()
         self._checkpoints = [_Checkpoint(0, 0, None)] if compress_type == 8 else []
+        self._hasher: hashlib._Hash | None = None
+        self._hashed = 0
         self._restart(0)
 
     def __len__(self) -> int:
@@ -117,6 +120,34 @@ class MemberBytes:
         self._produce(index, start, end)
         return self._blocks[index]
 
+    def hash_as_read(self, algorithm: str) -> None:
+        """Hash the content as it is inflated for the reader, so that a parse and a hash check share
+        one inflate (``digest`` inflates and hashes what the reader left). Call before any read."""
+        if self._method == 8 and self._out_pos == 0:
+            self._hasher = hashlib.new(algorithm)
+
+    def digest(self) -> bytes | None:
+        """The digest of the whole content (see ``hash_as_read``); None if it was not hashed."""
+        if self._hasher is None:
+            return None
+        if self._hashed < self._size:
+            if self._out_pos != self._hashed:
+                # A read jumped ahead through a snapshot: go back to the last byte hashed.
+                self._restart(self._hashed)
+            while self._out_pos < self._size:
+                chunk = self._next_output(_SKIP)
+                if not chunk:
+                    raise ValueError("compressed data ends early")
+                self._hash(self._out_pos, chunk)
+                self._out_pos += len(chunk)
+        return self._hasher.digest()
+
+    def _hash(self, chunk_start: int, chunk: bytes) -> None:
+        """Hash the part of ``chunk`` not hashed yet, if it continues what was."""
+        if self._hasher is not None and chunk_start <= self._hashed < chunk_start + len(chunk):
+            self._hasher.update(memoryview(chunk)[self._hashed - chunk_start :])
+            self._hashed = chunk_start + len(chunk)
+
     # -- decompression -------------------------------------------------------------------------
 
     def _restart(self, out_pos: int) -> None:
@@ -157,6 +188,7 @@ class MemberBytes:
                 raise ValueError("compressed data ends early")
             chunk_start = self._out_pos
             self._out_pos += len(chunk)
+            self._hash(chunk_start, chunk)
             if chunk_start < RETAIN or self._out_pos > start:
                 self._keep(chunk_start, chunk, index)
 
