@@ -1,5 +1,6 @@
 """Find the binaries in a wheel by their magic bytes (never by file name) and parse each through its
-backend. Members are read one at a time, so memory is bounded by the largest binary, not the wheel."""
+backend; for ``check``, hash every member against RECORD in the same pass. Members are read one at a
+time, so memory is bounded by the largest binary, not the wheel."""
 
 from __future__ import annotations
 
