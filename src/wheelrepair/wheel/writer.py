@@ -122,6 +122,7 @@ class _Output:
         self._kernel_copy = hasattr(os, "copy_file_range")
         self._copier: ThreadPoolExecutor | None = None
         self._copies: list[Future[None]] = []
+        self._abandoned = False
 
     def write(self, data: bytes) -> None:
         if len(data) >= CHUNK_SIZE:
@@ -197,6 +198,7 @@ class _Output:
     def abandon(self) -> None:
         """Stop copying (the output is being thrown away): cancel what has not started, wait for
         the rest, ignore their errors."""
+        self._abandoned = True  # a copy under way stops at its next 64 MiB (a 4 GB member: ~3 s)
         if self._copier is not None:
             self._copier.shutdown(wait=True, cancel_futures=True)
             self._copier = None
@@ -204,7 +206,7 @@ class _Output:
 
     def _copy_span(self, src_fd: int, offset: int, dest: int, length: int, short: Callable[[], Exception]) -> None:
         end = offset + length
-        while offset < end:
+        while offset < end and not self._abandoned:
             copied = self._copy_chunk(src_fd, offset, dest, min(end - offset, 64 * CHUNK_SIZE))
             if copied == 0:
                 raise short()
