@@ -28,10 +28,13 @@ def real_so(tmp_path_factory: pytest.TempPathFactory) -> bytes:
     return (root / "x.so").read_bytes()
 
 
-def _zip(path: Path, entries: dict[str, bytes], symlink: str | None = None) -> Path:
+def _zip(
+    path: Path, entries: dict[str, bytes], symlink: str | None = None, compress: int = zipfile.ZIP_STORED
+) -> Path:
     with zipfile.ZipFile(path, "w") as zf:
         for name, data in entries.items():
             info = zipfile.ZipInfo(name)
+            info.compress_type = compress
             if name == symlink:
                 info.external_attr = (0o120777) << 16
             zf.writestr(info, data)
@@ -136,17 +139,41 @@ def test_unwritable_output_directory_is_one_line(tmp_path: Path, real_so: bytes)
     assert len(result.stderr.strip().splitlines()) == 1 and "cannot write to" in result.stderr
 
 
-@pytest.mark.parametrize("corrupt", ["demo/data.bin", "demo/x.so"])
-def test_check_of_a_large_wheel_finds_a_changed_member(corrupt: str, tmp_path: Path, real_so: bytes) -> None:
+@pytest.fixture(scope="module")
+def big_so(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    """A real shared library past the scan's lazy-read cut (256 KiB): 400 KiB of initialised data."""
+    root = tmp_path_factory.mktemp("big")
+    (root / "big.c").write_text("char table[400 * 1024] = {1};\nint big(void) { return table[7]; }\n")
+    subprocess.run(
+        ["gcc", "-shared", "-fPIC", "-O2", "-o", str(root / "big.so"), str(root / "big.c")], check=True
+    )
+    return (root / "big.so").read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("corrupt", "where"),
+    [
+        ("demo/data.bin", "middle"),
+        ("demo/x.so", "middle"),
+        # Read lazily, so hashed by the inflate that parses it: a changed data byte leaves the
+        # parse intact, a changed header breaks it; both must be reported as the hash mismatch.
+        ("demo/big.so", "middle"),
+        ("demo/big.so", "header"),
+    ],
+)
+def test_check_of_a_large_wheel_finds_a_changed_member(
+    corrupt: str, where: str, tmp_path: Path, real_so: bytes, big_so: bytes
+) -> None:
     """A wheel large enough to be scanned on worker processes, where `check` hashes every member
     beside the parse: a member whose bytes no longer match RECORD is named, in one line."""
-    good = make_wheel(tmp_path / "good", {"demo/x.so": real_so, "demo/data.bin": os.urandom(26 << 20)})
+    files = {"demo/x.so": real_so, "demo/big.so": big_so, "demo/data.bin": os.urandom(26 << 20)}
+    good = make_wheel(tmp_path / "good", files)
     with zipfile.ZipFile(good) as zf:
         entries = {n: zf.read(n) for n in zf.namelist()}
     changed = bytearray(entries[corrupt])
-    changed[len(changed) // 2] ^= 0xFF
+    changed[len(changed) // 2 if where == "middle" else 0x20] ^= 0xFF
     entries[corrupt] = bytes(changed)
-    wheel = _zip(tmp_path / good.name, entries)
+    wheel = _zip(tmp_path / good.name, entries, compress=zipfile.ZIP_DEFLATED)
     assert run("check", str(good)).returncode == 0
     result = run("check", str(wheel))
     assert result.returncode == 2, (result.stdout, result.stderr)

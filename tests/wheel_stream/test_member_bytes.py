@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import random
 import zipfile
 from pathlib import Path
@@ -46,12 +47,9 @@ def test_small_member(wheel: Path) -> None:
         assert view[:] == b"x" * 100 and view.find(b"y") == -1
 
 
-@pytest.mark.parametrize("isal", [True, False], ids=["forward-isal", "copyable-only"])
-def test_ranges_behind_the_kept_prefix_match_zipfile(
-    wheel: Path, monkeypatch: pytest.MonkeyPatch, isal: bool
-) -> None:
-    """A read far ahead and then back behind the kept prefix: the forward-only pass (ISA-L) hands
-    over to a copyable decompressor that leaves checkpoints, and every range is still exact."""
+def _keep_a_small_prefix(monkeypatch: pytest.MonkeyPatch, isal: bool) -> None:
+    """Keep 1 MiB in front (so reads come back behind it), inflating forward with ISA-L first or
+    with a copyable decompressor only."""
     from wheelrepair.wheel import compression, stream
 
     if isal and compression.forward_copies():
@@ -59,6 +57,15 @@ def test_ranges_behind_the_kept_prefix_match_zipfile(
     if not isal:
         monkeypatch.setattr(compression, "_isal", None)
     monkeypatch.setattr(stream, "RETAIN", 1 << 20)
+
+
+@pytest.mark.parametrize("isal", [True, False], ids=["forward-isal", "copyable-only"])
+def test_ranges_behind_the_kept_prefix_match_zipfile(
+    wheel: Path, monkeypatch: pytest.MonkeyPatch, isal: bool
+) -> None:
+    """A read far ahead and then back behind the kept prefix: the forward-only pass (ISA-L) hands
+    over to a copyable decompressor that leaves checkpoints, and every range is still exact."""
+    _keep_a_small_prefix(monkeypatch, isal)
     with zipfile.ZipFile(wheel) as zf:
         truth = zf.read("pkg/big.bin")
     rng = random.Random(3)
@@ -78,15 +85,7 @@ def test_hash_as_read_is_the_hash_of_the_whole_member(
 ) -> None:
     """`check` hashes a member by the inflate that parses it: whatever the reader read (ahead,
     behind the kept prefix, through snapshots), the digest is the one of the whole content."""
-    import hashlib
-
-    from wheelrepair.wheel import compression, stream
-
-    if isal and compression.forward_copies():
-        pytest.skip("isal is not installed")
-    if not isal:
-        monkeypatch.setattr(compression, "_isal", None)
-    monkeypatch.setattr(stream, "RETAIN", 1 << 20)
+    _keep_a_small_prefix(monkeypatch, isal)
     with zipfile.ZipFile(wheel) as zf:
         truth = zf.read("pkg/big.bin")
     rng = random.Random(5)
