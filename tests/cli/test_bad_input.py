@@ -18,14 +18,15 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "wheelrepair", *args], capture_output=True, text=True)
 
 
+def _gcc_so(root: Path, source: str) -> bytes:
+    (root / "lib.c").write_text(source)
+    subprocess.run(["gcc", "-shared", "-fPIC", "-O2", "-o", str(root / "lib.so"), str(root / "lib.c")], check=True)
+    return (root / "lib.so").read_bytes()
+
+
 @pytest.fixture(scope="module")
 def real_so(tmp_path_factory: pytest.TempPathFactory) -> bytes:
-    root = tmp_path_factory.mktemp("so")
-    (root / "x.c").write_text("int x(void) { return 1; }\n")
-    subprocess.run(
-        ["gcc", "-shared", "-fPIC", "-O2", "-o", str(root / "x.so"), str(root / "x.c")], check=True
-    )
-    return (root / "x.so").read_bytes()
+    return _gcc_so(tmp_path_factory.mktemp("so"), "int x(void) { return 1; }\n")
 
 
 def _zip(
@@ -142,12 +143,8 @@ def test_unwritable_output_directory_is_one_line(tmp_path: Path, real_so: bytes)
 @pytest.fixture(scope="module")
 def big_so(tmp_path_factory: pytest.TempPathFactory) -> bytes:
     """A real shared library past the scan's lazy-read cut (256 KiB): 400 KiB of initialised data."""
-    root = tmp_path_factory.mktemp("big")
-    (root / "big.c").write_text("char table[400 * 1024] = {1};\nint big(void) { return table[7]; }\n")
-    subprocess.run(
-        ["gcc", "-shared", "-fPIC", "-O2", "-o", str(root / "big.so"), str(root / "big.c")], check=True
-    )
-    return (root / "big.so").read_bytes()
+    source = "char table[400 * 1024] = {1};\nint big(void) { return table[7]; }\n"
+    return _gcc_so(tmp_path_factory.mktemp("big"), source)
 
 
 @pytest.mark.parametrize(
