@@ -186,3 +186,12 @@ def compress_chunk(data: bytes | memoryview, level: int, window: bytes | memoryv
         compressor = _stream.compressobj(level, zlib.DEFLATED, -zlib.MAX_WBITS)
     head = compressor.compress(data)
     return bytes(head + compressor.flush(zlib.Z_FINISH if last else zlib.Z_SYNC_FLUSH))
+
+
+def primed_inflater(history: bytes) -> Inflater:
+    """The fastest decompressor for a raw deflate stream entered part way through, with ``history``
+    (at most 32 KiB) standing in for the output before the entry (see ``deflate_entry``)."""
+    if _isal is not None:
+        return _Inflater(_isal.decompressobj(-zlib.MAX_WBITS, zdict=history), _isal_error)
+    state = _stream.decompressobj(-zlib.MAX_WBITS, zdict=history)
+    return state if _stream is zlib else _Inflater(state)

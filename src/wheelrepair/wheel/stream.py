@@ -16,7 +16,7 @@ from bisect import bisect_right
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, overload
 
-from . import compression
+from . import compression, deflate_entry
 from .compression import Inflater
 
 if TYPE_CHECKING:
@@ -30,6 +30,13 @@ _SKIP = 1 << 20
 RETAIN = 32 << 20
 #: Distance (in decompressed bytes) between saved decompressor states.
 _CHECKPOINT_EVERY = 4 << 20
+#: A read at least this far beyond the inflated front enters the stream part way instead
+#: (``deflate_entry``), when what follows the read is small beside the gap before it.
+_ENTRY_JUMP = 32 << 20
+#: Decompressed bytes read through an entry at once: readers look around what they asked for
+#: (the ELF reader reads the dynamic segment, which may straddle blocks), and each entry costs
+#: the inflate from the entry block to the bytes.
+_ENTRY_SPAN = 4 * _BLOCK
 
 
 @dataclass
@@ -61,6 +68,8 @@ class MemberBytes:
         self._checkpoints = [_Checkpoint(0, 0, None)] if compress_type == 8 else []
         self._hasher: hashlib._Hash | None = None
         self._hashed = 0
+        #: Where the stream was entered part way (see _enter_ahead); False once finding one failed.
+        self._entry: deflate_entry.Entry | bool | None = None
         self._restart(0)
 
     def __len__(self) -> int:
@@ -117,8 +126,41 @@ class MemberBytes:
             data = os.pread(self._fd, end - start, self._start + start)
             self._blocks[index] = data
             return data
-        self._produce(index, start, end)
+        if not self._enter_ahead(index, start):
+            self._produce(index, start, end)
         return self._blocks[index]
+
+    def _enter_ahead(self, index: int, start: int) -> bool:
+        """Read the blocks from ``index`` on through an entry into the stream near them, instead of
+        inflating everything before them; False (and the caller inflates forward) when the jump is
+        short, the member is being hashed (which needs every byte anyway) or no entry is found."""
+        gap = start - self._out_pos
+        if (
+            self._entry is False
+            or self._hasher is not None
+            or gap < _ENTRY_JUMP
+            or self._size - start > gap // 2
+        ):
+            return False
+        read = self._read_compressed
+        entry = self._entry
+        if entry is None:
+            target = max(0, start - deflate_entry.MARGIN)
+            entry = deflate_entry.find_entry(read, self._compressed, self._size, target)
+            self._entry = entry or False
+        if not isinstance(entry, deflate_entry.Entry):
+            return False
+        end = min(self._size, start + _ENTRY_SPAN)
+        data = deflate_entry.read_proven(read, self._compressed, entry, start, end)
+        if data is None:
+            return False
+        for block_start in range(start, end, _BLOCK):
+            self._blocks.setdefault(block_start // _BLOCK, data[block_start - start : block_start - start + _BLOCK])
+        return True
+
+    def _read_compressed(self, offset: int, length: int) -> bytes:
+        length = min(length, self._compressed - offset)
+        return os.pread(self._fd, length, self._start + offset) if length > 0 else b""
 
     def hash_as_read(self, algorithm: str) -> None:
         """Hash the content as it is inflated for the reader, so that a parse and a hash check share
