@@ -213,3 +213,27 @@ def test_without_an_entry_the_reader_inflates_forward(
         view = member_bytes(archive, "pkg/libbig.so")
         assert read_elf(view, "pkg/libbig.so") == read_elf(library, "pkg/libbig.so")
         assert view._entry is False and view._out_pos > 48 << 20
+
+
+def test_show_reports_the_same_whether_the_stream_is_entered_or_not(
+    large_library: tuple[Path, bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The whole ``show`` report (the scan runs on worker processes for a wheel this large)."""
+    from wheelrepair import inspect_wheel
+
+    wheel, _ = large_library
+    entered = inspect_wheel(wheel)
+    monkeypatch.setattr(deflate_entry, "find_entry", lambda *args: None)
+    assert inspect_wheel(wheel) == entered
+    assert "/opt/build/lib" in str(entered)
+
+
+def test_without_isal_the_entry_inflates_with_zlib(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(compression, "_isal", None)
+    data = _mixed(8 << 20, seed=21)
+    compressed = _zlib(6)(data)
+    read = _reader(compressed)
+    start = 6 << 20
+    entry = find_entry(read, len(compressed), len(data), start - deflate_entry.MARGIN)
+    assert entry is not None
+    assert read_proven(read, len(compressed), entry, start, start + 100_000) == data[start : start + 100_000]
