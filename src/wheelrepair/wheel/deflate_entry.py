@@ -271,13 +271,15 @@ def find_entry(read: Reader, compressed: int, size: int, target: int) -> Entry |
     before = (compressed * target // size + compressed) // 2
     for _ in range(_TRIES):
         entry = _entry_before(read, compressed, size, before)
-        if entry is None:
+        if entry is _DRY:
             # No block here (stored blocks of data that does not compress have no header to find):
             # look further back.
             before -= _SEARCH_LIMIT
             if before <= 0:
                 return None
             continue
+        if not isinstance(entry, Entry):
+            return None  # blocks that do not inflate to the end: a corrupt member, or bytes after it
         if entry.offset <= target:
             return entry
         at = entry.bit >> 3
@@ -288,16 +290,20 @@ def find_entry(read: Reader, compressed: int, size: int, target: int) -> Entry |
     return None
 
 
-def _entry_before(read: Reader, compressed: int, size: int, before: int) -> Entry | None:
+#: ``_entry_before`` found no block that inflates at all.
+_DRY = object()
+
+
+def _entry_before(read: Reader, compressed: int, size: int, before: int) -> Entry | object | None:
     """The first block start found searching back from compressed byte ``before`` that inflates
-    to the exact end of the stream."""
+    to the exact end of the stream; None if the first blocks found do not, ``_DRY`` if none is found."""
     for tried, bit in enumerate(_find_block(read, compressed, before)):
         length = _length_to_end(read, compressed, bit)
         if length is not None and length <= size:
             return Entry(bit, size - length)
         if tried >= 2:
-            break
-    return None
+            return None
+    return _DRY
 
 
 def read_proven(read: Reader, compressed: int, entry: Entry, start: int, end: int) -> bytes | None:
