@@ -156,10 +156,15 @@ def test_a_stream_that_does_not_end_where_it_should_gives_no_entry() -> None:
     assert find_entry(_reader(padded), len(padded), len(data), target) is None
 
 
-def test_nothing_to_enter_in_stored_data() -> None:
+def test_data_that_does_not_compress_is_entered_at_a_stored_block() -> None:
+    """zlib writes such data as stored blocks, which have no Huffman header to find."""
     data = random.Random(1).randbytes(3 << 20)
     compressed = _zlib(6)(data)
-    assert find_entry(_reader(compressed), len(compressed), len(data), len(data) // 2) is None
+    read = _reader(compressed)
+    start = len(data) // 2
+    entry = find_entry(read, len(compressed), len(data), start - deflate_entry.MARGIN)
+    assert entry is not None and entry.stored
+    assert read_proven(read, len(compressed), entry, start, start + 200_000) == data[start : start + 200_000]
 
 
 @pytest.fixture(scope="module")
