@@ -167,6 +167,20 @@ def test_data_that_does_not_compress_is_entered_at_a_stored_block() -> None:
     assert read_proven(read, len(compressed), entry, start, start + 200_000) == data[start : start + 200_000]
 
 
+def test_stored_data_that_looks_like_stored_headers_is_not_entered_there() -> None:
+    """Stored data appears verbatim in the stream: planted length fields (8 KiB, then its
+    complement) inside it must not be taken for blocks, nor use up the search."""
+    rng = random.Random(8)
+    fake = (8192).to_bytes(2, "little") + (0xFFFF ^ 8192).to_bytes(2, "little")
+    data = b"".join(rng.randbytes(2000) + fake for _ in range(1500))
+    compressed = _zlib(6)(data)
+    read = _reader(compressed)
+    start = len(data) // 2
+    entry = find_entry(read, len(compressed), len(data), start - deflate_entry.MARGIN)
+    assert entry is not None and entry.stored
+    assert read_proven(read, len(compressed), entry, start, start + 100_000) == data[start : start + 100_000]
+
+
 @pytest.fixture(scope="module")
 def large_library(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, bytes]:
     """A real shared library (gcc) with 48 MiB of read-only data before its dynamic segment, in a

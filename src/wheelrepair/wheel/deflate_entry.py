@@ -198,6 +198,8 @@ def _lead_in(shift: int) -> tuple[bytes, int, int]:
 
 
 _STORED_HEADER = b"\x00"
+#: A stored block's length field and its longest data.
+_STORED_MAX = 4 + 0xFFFF
 
 
 class _Bits:
@@ -232,12 +234,15 @@ class _Bits:
 
 
 def _trial(read: Reader, compressed: int, bit: int, stored: bool = False) -> bool:
-    """Whether a block start at ``bit`` inflates its first few KiB without error."""
+    """Whether a block start at ``bit`` inflates its first few KiB without error. A stored block's
+    trial reaches past its data into the next block: any bytes whose 16 bits are followed by their
+    complement look like a stored block, and only what follows it tells."""
     bits = _Bits(read, compressed, bit, stored)
-    data = next(bits.chunks(_TRIAL_IN), b"")
+    beyond = _STORED_MAX if stored else 0
+    data = next(bits.chunks(_TRIAL_IN + beyond), b"")
     inflater = compression.primed_inflater(_PRIMES[0])
     try:
-        out = inflater.decompress(data, 4 * _TRIAL_OUT)
+        out = inflater.decompress(data, 4 * _TRIAL_OUT + beyond)
     except zlib.error:
         return False
     return len(out) - bits.lead_in_output >= _TRIAL_OUT or inflater.eof
