@@ -71,6 +71,15 @@ def _reader(compressed: bytes) -> deflate_entry.Reader:
     return lambda offset, length: compressed[offset : offset + length]
 
 
+def _enter(data: bytes, compressed: bytes, start: int, length: int) -> tuple[Entry | None, bytes | None]:
+    """The entry found for reading ``length`` bytes at ``start``, and what it read (None: refused)."""
+    read = _reader(compressed)
+    entry = find_entry(read, len(compressed), len(data), start - deflate_entry.MARGIN)
+    if entry is None:
+        return None, None
+    return entry, read_proven(read, len(compressed), entry, start, start + length)
+
+
 @pytest.mark.parametrize("compressor", sorted(COMPRESSORS))
 def test_bytes_read_through_an_entry_are_the_member_bytes(compressor: str) -> None:
     data = _mixed(12 << 20, seed=3)
@@ -159,12 +168,10 @@ def test_a_stream_that_does_not_end_where_it_should_gives_no_entry() -> None:
 def test_data_that_does_not_compress_is_entered_at_a_stored_block() -> None:
     """zlib writes such data as stored blocks, which have no Huffman header to find."""
     data = random.Random(1).randbytes(3 << 20)
-    compressed = _zlib(6)(data)
-    read = _reader(compressed)
     start = len(data) // 2
-    entry = find_entry(read, len(compressed), len(data), start - deflate_entry.MARGIN)
+    entry, got = _enter(data, _zlib(6)(data), start, 200_000)
     assert entry is not None and entry.stored
-    assert read_proven(read, len(compressed), entry, start, start + 200_000) == data[start : start + 200_000]
+    assert got == data[start : start + 200_000]
 
 
 def test_stored_data_that_looks_like_stored_headers_is_not_entered_there() -> None:
@@ -173,12 +180,10 @@ def test_stored_data_that_looks_like_stored_headers_is_not_entered_there() -> No
     rng = random.Random(8)
     fake = (8192).to_bytes(2, "little") + (0xFFFF ^ 8192).to_bytes(2, "little")
     data = b"".join(rng.randbytes(2000) + fake for _ in range(1500))
-    compressed = _zlib(6)(data)
-    read = _reader(compressed)
     start = len(data) // 2
-    entry = find_entry(read, len(compressed), len(data), start - deflate_entry.MARGIN)
+    entry, got = _enter(data, _zlib(6)(data), start, 100_000)
     assert entry is not None and entry.stored
-    assert read_proven(read, len(compressed), entry, start, start + 100_000) == data[start : start + 100_000]
+    assert got == data[start : start + 100_000]
 
 
 @pytest.fixture(scope="module")
@@ -250,9 +255,6 @@ def test_show_reports_the_same_whether_the_stream_is_entered_or_not(
 def test_without_isal_the_entry_inflates_with_zlib(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(compression, "_isal", None)
     data = _mixed(8 << 20, seed=21)
-    compressed = _zlib(6)(data)
-    read = _reader(compressed)
     start = 6 << 20
-    entry = find_entry(read, len(compressed), len(data), start - deflate_entry.MARGIN)
-    assert entry is not None
-    assert read_proven(read, len(compressed), entry, start, start + 100_000) == data[start : start + 100_000]
+    entry, got = _enter(data, _zlib(6)(data), start, 100_000)
+    assert entry is not None and got == data[start : start + 100_000]
