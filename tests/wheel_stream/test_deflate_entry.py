@@ -15,7 +15,7 @@ import pytest
 
 from tests.fixtures.wheels import make_wheel
 from wheelrepair.formats.elf.reader import read_elf
-from wheelrepair.wheel import compression, deflate_entry
+from wheelrepair.wheel import compression, deflate_entry, stream
 from wheelrepair.wheel.archive import WheelArchive
 from wheelrepair.wheel.deflate_entry import Entry, block_starts, find_entry, read_proven
 from wheelrepair.wheel.stream import member_bytes
@@ -258,3 +258,29 @@ def test_without_isal_the_entry_inflates_with_zlib(monkeypatch: pytest.MonkeyPat
     start = 6 << 20
     entry, got = _enter(data, _zlib(6)(data), start, 100_000)
     assert entry is not None and got == data[start : start + 100_000]
+
+
+def test_a_reader_walking_on_past_the_entry_inflates_forward(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each read through an entry inflates from the entry block: a reader that walks on block by
+    block gets a few such reads, then the forward inflate (never one entry read per block)."""
+    # Stored blocks: every byte after the entry is proven, so each read goes through it.
+    data = random.Random(12).randbytes(16 << 20)
+    wheel = make_wheel(tmp_path, {"pkg/big.bin": data})
+    monkeypatch.setattr(stream, "_ENTRY_JUMP", 1 << 20)  # a 16 MiB member stands for a large one
+    calls: list[int] = []
+    proven = deflate_entry.read_proven
+
+    def counted(*args: object) -> bytes | None:
+        calls.append(1)
+        return proven(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(deflate_entry, "read_proven", counted)
+    step = 64 << 10
+    with WheelArchive.open(wheel) as archive:
+        view = member_bytes(archive, "pkg/big.bin")
+        for start in range(12 << 20, (12 << 20) + 40 * step, step):
+            assert view[start : start + step] == data[start : start + step]
+        assert isinstance(view._entry, Entry)
+    assert 1 <= len(calls) <= 4  # of 40 blocks walked

@@ -37,6 +37,10 @@ _ENTRY_JUMP = 32 << 20
 #: (the ELF reader reads the dynamic segment, which may straddle blocks), and each entry costs
 #: the inflate from the entry block to the bytes.
 _ENTRY_SPAN = 4 * _BLOCK
+#: Reads through an entry per view. Each inflates from the entry block, so a reader walking on
+#: block by block past the first span would cost the stretch again and again; from here on the
+#: view inflates forward instead (the ELF reader needs one read).
+_ENTRY_READS = 4
 
 
 @dataclass
@@ -70,6 +74,7 @@ class MemberBytes:
         self._hashed = 0
         #: Where the stream was entered part way (see _enter_ahead); False once finding one failed.
         self._entry: deflate_entry.Entry | bool | None = None
+        self._entry_reads = 0
         self._restart(0)
 
     def __len__(self) -> int:
@@ -126,17 +131,19 @@ class MemberBytes:
             data = os.pread(self._fd, end - start, self._start + start)
             self._blocks[index] = data
             return data
-        if not self._enter_ahead(index, start):
+        if not self._enter_ahead(start):
             self._produce(index, start, end)
         return self._blocks[index]
 
-    def _enter_ahead(self, index: int, start: int) -> bool:
-        """Read the blocks from ``index`` on through an entry into the stream near them, instead of
+    def _enter_ahead(self, start: int) -> bool:
+        """Read the blocks from ``start`` on through an entry into the stream near them, instead of
         inflating everything before them; False (and the caller inflates forward) when the jump is
-        short, the member is being hashed (which needs every byte anyway) or no entry is found."""
+        short, the member is being hashed (which needs every byte anyway), no entry is found or
+        this view has used its reads through one."""
         gap = start - self._out_pos
         if (
             self._entry is False
+            or self._entry_reads >= _ENTRY_READS
             or self._hasher is not None
             or gap < _ENTRY_JUMP
             or self._size - start > gap // 2
@@ -151,6 +158,7 @@ class MemberBytes:
         if not isinstance(entry, deflate_entry.Entry):
             return False
         end = min(self._size, start + _ENTRY_SPAN)
+        self._entry_reads += 1
         data = deflate_entry.read_proven(read, self._compressed, entry, start, end)
         if data is None:
             return False
