@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from rich.console import Console
-    from rich.tree import Tree
 
 _STYLE = {
     "in-wheel": "green",
@@ -72,59 +71,89 @@ def size_text(size: int | None) -> str:
     return ""
 
 
-def _label(edge: Mapping[str, Any], sizes: Mapping[str, int | None]) -> str:
+#: A line of the dependency tree as (text, style) pieces: written plainly when stdout shows no
+#: colour, else as one rich Text. Rich's Tree with markup labels took 0.19-0.29 s for torch's
+#: 1,100 lines, a sixth of its `show`; these take 0.03 s on a terminal and ~0.002 s piped.
+_Piece = tuple[str, str]
+_GUIDES = {True: ("└── ", "    "), False: ("├── ", "│   ")}
+
+
+def _label(edge: Mapping[str, Any], sizes: Mapping[str, int | None]) -> list[_Piece]:
     action = edge["action"]
-    style = _STYLE.get(action, "")
-    text = f"{escape(edge['name'])}  [{style}]{action}[/]"
+    pieces: list[_Piece] = [(edge["name"], ""), ("  ", ""), (action, _STYLE.get(action, ""))]
     path = edge.get("path")
     if path and path != edge["name"]:
-        text += f"  [dim]{escape(path)}[/]"
+        pieces += [("  ", ""), (path, "dim")]
     if action == "vendor" and path is not None and path in sizes:
-        text += f"  {size_text(sizes[path])}"
+        pieces.append((f"  {size_text(sizes[path])}", ""))
     if edge.get("provider"):
-        text += f"  by {edge['provider']} {edge.get('provider_version') or ''}".rstrip()
+        pieces.append((f"  by {edge['provider']} {edge.get('provider_version') or ''}".rstrip(), ""))
     if edge.get("note"):
-        text += f"  [dim]({escape(edge['note'])})[/]"
+        pieces += [("  ", ""), (f"({edge['note']})", "dim")]
     if edge.get("weak"):
-        text += "  [dim](weak)[/]"
+        pieces += [("  ", ""), ("(weak)", "dim")]
     if not edge.get("reachable", True):
-        text += "  [yellow](found by name only: not on the loader's search path from here)[/]"
-    return text
+        pieces += [("  ", ""), ("(found by name only: not on the loader's search path from here)", "yellow")]
+    return pieces
 
 
-def show(report: Mapping[str, Any]) -> None:
-    title = f"[bold]{escape(report['wheel'])}[/]"
+def _tree_lines(report: Mapping[str, Any]) -> list[list[_Piece]]:
+    """The dependency tree: each binary, what it needs, and what each vendored library needs in turn
+    (a library already on the path from the root is not expanded again)."""
+    title: list[_Piece] = [(report["wheel"], "bold")]
     if report.get("platform"):
-        title += f"  ({escape(report['platform'])})"
-    from rich.tree import Tree
-
-    tree = Tree(title)
-    edges: Sequence[Mapping[str, Any]] = report.get("edges", [])
+        title.append((f"  ({report['platform']})", ""))
     children: dict[str, list[Mapping[str, Any]]] = {}
-    for edge in edges:
+    for edge in report.get("edges", []):
         children.setdefault(edge["needed_by"], []).append(edge)
     sizes = {e["path"]: e.get("size") for e in report.get("external", []) if e.get("path")}
+    lines = [title]
 
-    def grow(branch: Tree, key: str, seen: frozenset[str]) -> None:
-        for edge in children.get(key, []):
-            node = branch.add(_label(edge, sizes))
+    def grow(indent: str, key: str, seen: frozenset[str]) -> None:
+        edges = children.get(key, [])
+        for index, edge in enumerate(edges):
+            branch, below = _GUIDES[index == len(edges) - 1]
+            lines.append([(indent + branch, ""), *_label(edge, sizes)])
             path = edge.get("path")
             if edge["action"] == "vendor" and path and path not in seen:
-                grow(node, path, seen | {path})
+                grow(indent + below, path, seen | {path})
 
+    # Each top-level line with the key of what grows under it and the paths already on its way.
+    tops: list[tuple[list[_Piece], str, frozenset[str]]] = []
     for binary in report.get("binaries", []):
         minimums = binary.get("min_os_by_arch") or {}
         macos = (", macOS " + ", ".join(f"{a} {v}" for a, v in minimums.items())) if minimums else ""
-        branch = tree.add(
-            f"[bold]{escape(binary['path'])}[/]  [dim]{escape(binary['arch'])}, {size_text(binary['size'])}"
-            f"{escape(macos)}[/]"
-        )
-        grow(branch, binary["path"], frozenset({binary["path"]}))
+        path = binary["path"]
+        pieces = [(path, "bold"), ("  ", ""), (f"{binary['arch']}, {size_text(binary['size'])}{macos}", "dim")]
+        tops.append((pieces, path, frozenset({path})))
     if "--include" in children:  # libraries asked for with --include, linked by no binary
-        grow(tree.add("[bold]--include[/]"), "--include", frozenset())
+        tops.append(([("--include", "bold")], "--include", frozenset()))
     if not report.get("binaries"):
-        tree.add("[dim]no binaries for its platform[/]")
-    stdout.print(tree)
+        tops.append(([("no binaries for its platform", "dim")], "", frozenset()))
+    for index, (pieces, key, seen) in enumerate(tops):
+        branch, below = _GUIDES[index == len(tops) - 1]
+        lines.append([(branch, ""), *pieces])
+        grow(below, key, seen)
+    return lines
+
+
+def _print_lines(lines: Sequence[Sequence[_Piece]]) -> None:
+    """Lines of pieces on stdout, never wrapped or cropped: a long member path stays whole."""
+    console = stdout.console
+    if console.color_system is None:
+        sys.stdout.write("".join("".join(text for text, _ in line) + "\n" for line in lines))
+        return
+    from rich.text import Text
+
+    pieces: list[_Piece] = []
+    for line in lines:
+        pieces += line
+        pieces.append(("\n", ""))
+    console.print(Text.assemble(*pieces[:-1]), soft_wrap=True)
+
+
+def show(report: Mapping[str, Any]) -> None:
+    _print_lines(_tree_lines(report))
     _verdict(report)
     for problem in report.get("requirement_problems", []):
         stdout.print(f"[yellow]warning:[/] {escape(problem)}")
