@@ -8,6 +8,8 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from .errors import one_line
+
 if TYPE_CHECKING:
     from rich.console import Console
 
@@ -73,9 +75,13 @@ def size_text(size: int | None) -> str:
 
 #: A line of the dependency tree as (text, style) pieces: written plainly when stdout shows no
 #: colour, else as one rich Text. Rich's Tree with markup labels took 0.19-0.29 s for torch's
-#: 1,100 lines, a sixth of its `show`; these take 0.03 s on a terminal and ~0.002 s piped.
+#: 1,100 lines, a sixth of its `show`; these take a few hundredths of a second.
 _Piece = tuple[str, str]
-_GUIDES = {True: ("└── ", "    "), False: ("├── ", "│   ")}
+#: (branch, what continues below it) for the last child (True) and the others (False).
+_Guides = dict[bool, tuple[str, str]]
+_BOX_GUIDES: _Guides = {True: ("└── ", "    "), False: ("├── ", "│   ")}
+#: For an output that cannot encode box drawing (a Windows pipe in cp1252), as rich draws then.
+_ASCII_GUIDES: _Guides = {True: ("`-- ", "    "), False: ("+-- ", "|   ")}
 
 
 def _label(edge: Mapping[str, Any], sizes: Mapping[str, int | None]) -> list[_Piece]:
@@ -97,7 +103,7 @@ def _label(edge: Mapping[str, Any], sizes: Mapping[str, int | None]) -> list[_Pi
     return pieces
 
 
-def _tree_lines(report: Mapping[str, Any]) -> list[list[_Piece]]:
+def _tree_lines(report: Mapping[str, Any], guides: _Guides = _BOX_GUIDES) -> list[list[_Piece]]:
     """The dependency tree: each binary, what it needs, and what each vendored library needs in turn
     (a library already on the path from the root is not expanded again)."""
     title: list[_Piece] = [(report["wheel"], "bold")]
@@ -112,7 +118,7 @@ def _tree_lines(report: Mapping[str, Any]) -> list[list[_Piece]]:
     def grow(indent: str, key: str, seen: frozenset[str]) -> None:
         edges = children.get(key, [])
         for index, edge in enumerate(edges):
-            branch, below = _GUIDES[index == len(edges) - 1]
+            branch, below = guides[index == len(edges) - 1]
             lines.append([(indent + branch, ""), *_label(edge, sizes)])
             path = edge.get("path")
             if edge["action"] == "vendor" and path and path not in seen:
@@ -131,29 +137,46 @@ def _tree_lines(report: Mapping[str, Any]) -> list[list[_Piece]]:
     if not report.get("binaries"):
         tops.append(([("no binaries for its platform", "dim")], "", frozenset()))
     for index, (pieces, key, seen) in enumerate(tops):
-        branch, below = _GUIDES[index == len(tops) - 1]
+        branch, below = guides[index == len(tops) - 1]
         lines.append([(branch, ""), *pieces])
         grow(below, key, seen)
     return lines
 
 
-def _print_lines(lines: Sequence[Sequence[_Piece]]) -> None:
+def _encodes(text: str, encoding: str) -> bool:
+    try:
+        text.encode(encoding)
+    except (UnicodeEncodeError, LookupError):
+        return False
+    return True
+
+
+def _shown(text: str, encoding: str) -> str:
+    """``text`` as stdout can show it: control characters escaped (a member name may hold a newline
+    or a carriage return that would forge or hide tree lines), what the encoding lacks escaped too."""
+    text = one_line(text, limit=sys.maxsize)
+    return text if _encodes(text, encoding) else text.encode(encoding, "backslashreplace").decode(encoding)
+
+
+def _print_lines(lines: Sequence[Sequence[_Piece]], encoding: str) -> None:
     """Lines of pieces on stdout, never wrapped or cropped: a long member path stays whole."""
     console = stdout.console
     if console.color_system is None:
-        sys.stdout.write("".join("".join(text for text, _ in line) + "\n" for line in lines))
+        sys.stdout.write("".join(_shown("".join(text for text, _ in line), encoding) + "\n" for line in lines))
         return
     from rich.text import Text
 
     pieces: list[_Piece] = []
     for line in lines:
-        pieces += line
+        pieces += ((_shown(text, encoding), style) for text, style in line)
         pieces.append(("\n", ""))
     console.print(Text.assemble(*pieces[:-1]), soft_wrap=True)
 
 
 def show(report: Mapping[str, Any]) -> None:
-    _print_lines(_tree_lines(report))
+    encoding = stdout.console.encoding
+    guides = _BOX_GUIDES if _encodes("".join(_BOX_GUIDES[False] + _BOX_GUIDES[True]), encoding) else _ASCII_GUIDES
+    _print_lines(_tree_lines(report, guides), encoding)
     _verdict(report)
     for problem in report.get("requirement_problems", []):
         stdout.print(f"[yellow]warning:[/] {escape(problem)}")

@@ -75,3 +75,23 @@ def test_a_long_member_path_stays_on_one_line(tmp_path: Path, two_extensions: tu
     long_wheel = make_wheel(tmp_path, {"chain/__init__.py": b"", deep: data}, name="chain")
     assert len(deep) > 300
     assert any(line.startswith(f"└── {deep}  x86_64") for line in show(long_wheel).splitlines())
+
+
+def test_an_output_without_box_drawing_gets_ascii_guides(two_extensions: tuple[Path, Path]) -> None:
+    wheel, _ = two_extensions
+    lines = show(wheel, PYTHONIOENCODING="cp1252").splitlines()  # a Windows pipe's encoding
+    assert lines[1].startswith("+-- chain/") and lines[2].startswith("|   `-- libA.so.1  vendor")
+    assert lines[4].startswith("`-- chain/sub/") and lines[5].startswith("    `-- libA.so.1  vendor")
+
+
+def test_control_characters_in_a_member_name_cannot_forge_tree_lines(
+    tmp_path: Path, two_extensions: tuple[Path, Path]
+) -> None:
+    wheel, _ = two_extensions
+    with zipfile.ZipFile(wheel) as built:
+        data = built.read(next(n for n in built.namelist() if n.startswith("chain/sub/")))
+    hostile = make_wheel(tmp_path, {"chain/__init__.py": b"", "chain/a\n└── fake\r/_x.so": data}, name="chain")
+    for env in ({}, {"FORCE_COLOR": "1"}):
+        lines = ANSI.sub("", show(hostile, **env)).splitlines()
+        assert lines[1].startswith("└── chain/a\\x0a└── fake\\x0d/_x.so  x86_64")
+        assert lines[2].startswith("    └── libA.so.1  vendor")
