@@ -1,12 +1,19 @@
 """Human output with rich (trees, tables; colour only on a terminal) and JSON for machines.
-Everything it prints comes from the report documents in core/report.py."""
+Everything it prints comes from the report documents in core/report.py.
+
+Lines are lists of (text, style) pieces, never markup: a member name may hold brackets or ``:name:``
+emoji codes, and text is only ever text. Where no colour can show (stdout or stderr is a pipe or a
+file, as in CI), the pieces are written as plain lines and rich is never imported: its console and
+markup cost ~45 ms of every command, a twentieth of torch's ``show``. Plain lines are never wrapped
+or cropped, so a long member path stays whole."""
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, Union
 
 from .errors import one_line
 
@@ -24,16 +31,42 @@ _STYLE = {
     "driver": "cyan",
 }
 
-# Piped output (CI logs, files) is not cropped to 80 columns: long member paths stay whole.
+#: A piece of a line: (text, style), or text without a style.
+_Piece = tuple[str, str]
+_Part = Union[str, _Piece]
+#: What makes rich colour (or treat as a terminal) a stream that is not a terminal: with any of
+#: these set, output goes through rich as before.
+_RICH_ENVIRONMENT = ("FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE", "JUPYTER_COLUMNS", "JUPYTER_LINES")
 
 
-class _LazyConsole:
-    """A rich Console made on first use: ``--json`` output and most errors never need rich, whose
-    import is a fifth of the start-up time of a command."""
+class _Stream:
+    """One of stdout and stderr: plain lines where no colour can show, else a rich Console made
+    on first use (``--json`` output and plain output never need rich)."""
 
-    def __init__(self, **settings: Any) -> None:
+    def __init__(self, name: str, **settings: Any) -> None:
+        self._name = name
         self._settings = settings
         self._console: Console | None = None
+
+    @property
+    def file(self) -> IO[str]:
+        stream: IO[str] = getattr(sys, self._name)
+        return stream
+
+    @property
+    def plain(self) -> bool:
+        """Whether lines go out as plain text (rich would show no colour either)."""
+        if self._console is not None:
+            return self._console.color_system is None
+        try:
+            terminal = self.file.isatty()
+        except (AttributeError, ValueError):
+            terminal = False
+        return not terminal and not any(os.environ.get(k) for k in _RICH_ENVIRONMENT) and "ipykernel" not in sys.modules
+
+    @property
+    def encoding(self) -> str:
+        return getattr(self.file, "encoding", None) or "utf-8"
 
     @property
     def console(self) -> Console:
@@ -43,19 +76,35 @@ class _LazyConsole:
             self._console = Console(**self._settings)
         return self._console
 
-    def print(self, *objects: Any, **settings: Any) -> None:
-        self.console.print(*objects, **settings)
+    def say(self, *parts: _Part) -> None:
+        """One line of ``parts``."""
+        self.lines([_pieces(parts)])
+
+    def lines(self, lines: Sequence[Sequence[_Piece]]) -> None:
+        """Lines of pieces, never wrapped or cropped."""
+        encoding = self.encoding
+        if self.plain:
+            self.file.write("".join(_shown("".join(text for text, _ in line), encoding) + "\n" for line in lines))
+            self.file.flush()
+            return
+        from rich.text import Text
+
+        pieces: list[_Piece] = []
+        for line in lines:
+            pieces += ((_shown(text, encoding), style) for text, style in line)
+            pieces.append(("\n", ""))
+        self.console.print(Text.assemble(*pieces[:-1]), soft_wrap=True)
 
 
 def escape(text: str) -> str:
-    """``text`` with rich markup made literal."""
+    """``text`` with rich markup made literal (for what is still printed through rich markup)."""
     from rich.markup import escape as rich_escape
 
     return rich_escape(text)
 
 
-stdout = _LazyConsole(highlight=False, width=None if sys.stdout.isatty() else 240)
-stderr = _LazyConsole(stderr=True, highlight=False, soft_wrap=True)
+stdout = _Stream("stdout", highlight=False, width=None if sys.stdout.isatty() else 240)
+stderr = _Stream("stderr", stderr=True, highlight=False, soft_wrap=True)
 
 
 def print_json(document: Any) -> None:
@@ -73,10 +122,8 @@ def size_text(size: int | None) -> str:
     return ""
 
 
-#: A line of the dependency tree as (text, style) pieces: written plainly when stdout shows no
-#: colour, else as one rich Text. Rich's Tree with markup labels took 0.19-0.29 s for torch's
-#: 1,100 lines, a sixth of its `show`; these take a few hundredths of a second.
-_Piece = tuple[str, str]
+#: The dependency tree is drawn as lines of pieces too: rich's Tree with markup labels took
+#: 0.19-0.29 s for torch's 1,100 lines, a sixth of its `show`; these take a few hundredths of a second.
 #: (branch, what continues below it) for the last child (True) and the others (False).
 _Guides = dict[bool, tuple[str, str]]
 _BOX_GUIDES: _Guides = {True: ("└── ", "    "), False: ("├── ", "│   ")}
@@ -158,31 +205,16 @@ def _shown(text: str, encoding: str) -> str:
     return text if _encodes(text, encoding) else text.encode(encoding, "backslashreplace").decode(encoding)
 
 
-def _print_lines(lines: Sequence[Sequence[_Piece]], encoding: str) -> None:
-    """Lines of pieces on stdout, never wrapped or cropped: a long member path stays whole."""
-    console = stdout.console
-    if console.color_system is None:
-        sys.stdout.write("".join(_shown("".join(text for text, _ in line), encoding) + "\n" for line in lines))
-        return
-    from rich.text import Text
-
-    pieces: list[_Piece] = []
-    for line in lines:
-        pieces += ((_shown(text, encoding), style) for text, style in line)
-        pieces.append(("\n", ""))
-    console.print(Text.assemble(*pieces[:-1]), soft_wrap=True)
-
-
 def show(report: Mapping[str, Any]) -> None:
-    encoding = stdout.console.encoding
+    encoding = stdout.encoding
     guides = _BOX_GUIDES if _encodes("".join(_BOX_GUIDES[False] + _BOX_GUIDES[True]), encoding) else _ASCII_GUIDES
-    _print_lines(_tree_lines(report, guides), encoding)
+    stdout.lines(_tree_lines(report, guides))
     _verdict(report)
     for problem in report.get("requirement_problems", []):
-        stdout.print(f"[yellow]warning:[/] {escape(problem)}")
+        stdout.say(("warning:", "yellow"), f" {problem}")
     _size(report)
     if report.get("config_file"):
-        stdout.print(f"[dim]options from {escape(report['config_file'])}[/]")
+        stdout.say((f"options from {report['config_file']}", "dim"))
 
 
 def _verdict(report: Mapping[str, Any]) -> None:
@@ -194,29 +226,43 @@ def _verdict(report: Mapping[str, Any]) -> None:
     for entry in report.get("external", []):
         counts[entry["action"]] = counts.get(entry["action"], 0) + 1
     summary = ", ".join(f"{n} {a}" for a, n in sorted(counts.items())) or "no external libraries"
-    stdout.print(f"External libraries: {summary}")
+    stdout.say(f"External libraries: {summary}")
     if tag:
         also = [t for t in verdict.get("tags", []) if t != tag and t not in tag.split(".")]
         extra = f" (also {', '.join(also)})" if also else ""
-        stdout.print(f"Best tag after repair: [bold green]{escape(tag)}[/]{escape(extra)}")
+        stdout.say("Best tag after repair: ", (tag, "bold green"), extra)
     else:
-        stdout.print("Best tag after repair: [bold red]none[/]")
+        stdout.say("Best tag after repair: ", ("none", "bold red"))
     for warning in verdict.get("warnings", []):
-        stdout.print(f"[yellow]warning:[/] {escape(warning)}")
+        stdout.say(("warning:", "yellow"), f" {warning}")
     rejected = verdict.get("rejected", [])
     if rejected:
-        from rich.table import Table
-
-        table = Table("more compatible tag", "ruled out by", box=None, show_header=True, pad_edge=False)
+        rows = []
         for rejection in rejected:
             reasons = rejection["reasons"]
             text = "; ".join(f"{r['binary']}: {r['detail']}" for r in reasons[:3])
             if len(reasons) > 3:
                 text += f"; and {len(reasons) - 3} more"
-            table.add_row(escape(rejection["tag"]), escape(text))
-        stdout.print(table)
+            rows.append((rejection["tag"], text))
+        _table(("more compatible tag", "ruled out by"), rows)
     if verdict.get("error"):
-        stdout.print(f"[bold red]{escape(verdict['error'])}[/]")
+        stdout.say((verdict["error"], "bold red"))
+
+
+def _table(header: tuple[str, str], rows: Sequence[tuple[str, str]]) -> None:
+    """Two columns: plainly, the first padded and the second whole on its line; on a terminal, a
+    rich table that wraps the second to the width."""
+    if stdout.plain:
+        width = max(len(cell) for cell, _ in (header, *rows))
+        stdout.lines([[(f"{left:<{width}}  {right}".rstrip(), "")] for left, right in (header, *rows)])
+        return
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(*header, box=None, show_header=True, pad_edge=False)
+    for left, right in rows:
+        table.add_row(Text(_shown(left, stdout.encoding)), Text(_shown(right, stdout.encoding)))
+    stdout.console.print(table)
 
 
 def _size(report: Mapping[str, Any]) -> None:
@@ -229,68 +275,66 @@ def _size(report: Mapping[str, Any]) -> None:
             f"; repair adds {size_text(size['added'])} of libraries "
             f"(about {size_text(size['estimated_output'])} after repair)"
         )
-    stdout.print(line)
+    stdout.say(line)
     for copies in size["copies"]:
-        names = escape(", ".join(copies["members"]))
-        stdout.print(
-            f"[yellow]identical copies[/] ({size_text(copies['size'])} each, "
-            f"{size_text(copies['wasted'])} wasted): {names}"
+        stdout.say(
+            ("identical copies", "yellow"),
+            f" ({size_text(copies['size'])} each, {size_text(copies['wasted'])} wasted): "
+            + ", ".join(copies["members"]),
         )
     if size["copies"]:
-        stdout.print("[dim]repair --dedupe drops the versioned copies no binary loads[/]")
+        stdout.say(("repair --dedupe drops the versioned copies no binary loads", "dim"))
     if size["over_pypi_limit"]:
-        stdout.print(
-            f"[yellow]warning:[/] about {size_text(size['estimated_output'])} after repair, over PyPI's default "
-            f"file size limit of {size_text(size['pypi_limit'])}"
+        stdout.say(
+            ("warning:", "yellow"),
+            f" about {size_text(size['estimated_output'])} after repair, over PyPI's default "
+            f"file size limit of {size_text(size['pypi_limit'])}",
         )
 
 
 def check(report: Mapping[str, Any]) -> None:
     if report["ok"]:
-        stdout.print(f"{escape(report['wheel'])}: [green]ok[/] (self-contained, tags hold)")
+        stdout.say(report["wheel"], ": ", ("ok", "green"), " (self-contained, tags hold)")
     else:
         for problem in report["problems"]:
-            stdout.print(f"[red]{escape(problem)}[/]")
+            stdout.say((problem, "red"))
 
 
 def repair(report: Mapping[str, Any]) -> None:
     if not report["changed"]:
-        stdout.print(
-            escape(f"{report['wheel']}: already self-contained, nothing to change -> {report['output']}")
-        )
+        stdout.say(f"{report['wheel']}: already self-contained, nothing to change -> {report['output']}")
         return
-    vendored = report.get("vendored", [])
-    stdout.print(f"{escape(report['wheel'])} -> [bold]{escape(report['output'])}[/]")
-    stdout.print(f"  tags: {escape(', '.join(report.get('tags', [])))}")
+    lines: list[list[_Part]] = [
+        [report["wheel"], " -> ", (report["output"], "bold")],
+        [f"  tags: {', '.join(report.get('tags', []))}"],
+    ]
     for move in report.get("moved_scripts", []):
-        stdout.print(escape(f"  moved {move['from']} to {move['to']} (a launcher runs it from scripts/)"))
-    for item in vendored:
-        stdout.print(escape(f"  vendored {item['name']} from {item['source']} as {item['dest']}"))
+        lines.append([f"  moved {move['from']} to {move['to']} (a launcher runs it from scripts/)"])
+    for item in report.get("vendored", []):
+        lines.append([f"  vendored {item['name']} from {item['source']} as {item['dest']}"])
     for name in report.get("excluded", []):
-        stdout.print(f"  [cyan]excluded[/] {escape(name)} (stays external)")
+        lines.append(["  ", ("excluded", "cyan"), f" {name} (stays external)"])
     for item in report.get("provided", []):
-        stdout.print(
-            f"  [blue]provided[/] {escape(item['name'])} by {escape(item['provider'] or '')} "
-            f"({escape(item['path'] or '')})"
-        )
+        lines.append(["  ", ("provided", "blue"), f" {item['name']} by {item['provider'] or ''} ({item['path'] or ''})"])
     for item in report.get("drivers", []):
-        stdout.print(f"  [cyan]driver[/] {escape(item['name'])}: {escape(item['note'] or '')}")
+        lines.append(["  ", ("driver", "cyan"), f" {item['name']}: {item['note'] or ''}"])
     for requirement in report.get("added_requires", []):
-        stdout.print(f"  added Requires-Dist: {escape(requirement)}")
+        lines.append([f"  added Requires-Dist: {requirement}"])
+    stdout.lines([_pieces(line) for line in lines])
     for warning in report.get("warnings", []):
-        stderr.print(f"[yellow]warning:[/] {escape(warning)}")
+        stderr.say(("warning:", "yellow"), f" {warning}")
 
 
 def merge(report: Mapping[str, Any]) -> None:
     first, second = (path.rsplit("/", 1)[-1] for path in report["inputs"])
-    stdout.print(f"{escape(first)} + {escape(second)} -> [bold]{escape(report['output'])}[/]")
-    stdout.print(f"  tags: {escape(', '.join(report['tags']))}")
+    stdout.say(f"{first} + {second} -> ", (report["output"], "bold"))
+    stdout.say(f"  tags: {', '.join(report['tags'])}")
     for member in report.get("fused", []):
-        stdout.print(f"  fused {escape(member)}")
+        stdout.say(f"  fused {member}")
     for member in report.get("added", []):
-        stdout.print(f"  added {escape(member)}")
+        stdout.say(f"  added {member}")
     for warning in report.get("warnings", []):
-        stderr.print(f"[yellow]warning:[/] {escape(warning)}")
+        stderr.say(("warning:", "yellow"), f" {warning}")
 
 
 def needed(rows: Mapping[str, Any]) -> None:
@@ -298,11 +342,15 @@ def needed(rows: Mapping[str, Any]) -> None:
     for key in ("soname", "install_name", "export_name", "arch", "interpreter", "min_os"):
         if key == "min_os" and len(by_arch) > 1:
             # a fat file: each slice has its own minimum, and the tag follows each
-            stdout.print(escape("min_os: " + ", ".join(f"{arch} {version}" for arch, version in by_arch.items())))
+            stdout.say("min_os: " + ", ".join(f"{arch} {version}" for arch, version in by_arch.items()))
         elif rows.get(key):
-            stdout.print(escape(f"{key}: {rows[key]}"))
+            stdout.say(f"{key}: {rows[key]}")
     for name in rows.get("needed", []):
-        stdout.print(escape(name))
+        stdout.say(name)
+
+
+def _pieces(parts: Sequence[_Part]) -> list[_Piece]:
+    return [(p, "") if isinstance(p, str) else p for p in parts]
 
 
 def policies(rows: Sequence[Mapping[str, Any]]) -> None:
@@ -311,7 +359,7 @@ def policies(rows: Sequence[Mapping[str, Any]]) -> None:
     table = Table("tag", "aliases", "platform", "summary", box=None)
     for row in rows:
         table.add_row(row["tag"], ", ".join(row["aliases"]), row["platform"], row["summary"])
-    stdout.print(table)
+    stdout.console.print(table)
 
 
 class ProgressBars:
@@ -346,5 +394,4 @@ class ProgressBars:
 
 
 def error(message: str) -> None:
-    # Messages quote file and member names, which may hold anything, brackets included.
-    stderr.print(f"[bold red]error:[/] {escape(message)}", markup=True, highlight=False)
+    stderr.say(("error:", "bold red"), f" {message}")

@@ -16,9 +16,8 @@ import posixpath
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from importlib import metadata as importlib_metadata
 from pathlib import Path, PurePosixPath
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 from packaging.utils import canonicalize_name
 
@@ -31,6 +30,10 @@ from ..wheel.archive import WheelArchive
 from ..wheel.metadata import parse_wheel_file
 from ..wheel.requires import compatible_requirement, name_and_version, requirement_problem
 from .scan import scan_wheel, wheel_format
+
+if TYPE_CHECKING:
+    # Imported where an installed provider is looked up: it costs ~20 ms at every start otherwise.
+    from importlib import metadata as importlib_metadata
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,8 @@ def _from_wheel(path: Path) -> Provider:
 
 
 def _find_distribution(spec: str, provider_path: tuple[str, ...]) -> importlib_metadata.Distribution | None:
+    from importlib import metadata as importlib_metadata
+
     wanted = canonicalize_name(spec)
     for directory in provider_path:
         for dist in importlib_metadata.distributions(path=[os.path.abspath(directory)]):

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from dataclasses import replace as evolve
 from functools import lru_cache
 from pathlib import Path
-from typing import cast, overload
+from typing import TYPE_CHECKING, cast, overload
 
 from .. import __version__
 from ..errors import (
@@ -47,20 +47,15 @@ from ..wheel.archive import WheelArchive
 from ..wheel.metadata import WheelMetadata, installed_path, retag, validate_filename
 from ..wheel.packages import namespace_inits
 from ..wheel.requires import add_requirement
-from ..wheel.writer import Content, DeflateAhead, Deflated, sync_dir, sync_file, write_wheel
-from .apply import apply_plan
 from .exclude import GlobSet
 from .graph import build_graph
-from .naming import HashAhead, memoized_sha256
-from .owners import prefetch as owners_prefetch
-from .plan import PlanInputs, plan_repair
 from .providers import Provider, ProviderIndex, check_requirements, load_providers, used_providers
-from .sbom import sbom_for_repair
 from .scan import ScanInProgress, ScannedBinary, scan_wheel
-from .scripts import ScriptMove, apply_moves, script_moves
-from .scripts import modes as script_modes
-from .sizes import dedupe
 from .stack import stack_findings
+
+if TYPE_CHECKING:
+    from ..wheel.writer import Content
+    from .scripts import ScriptMove
 
 log = logging.getLogger("wheelrepair")
 
@@ -334,6 +329,17 @@ def check_analysis(analysis: Analysis) -> tuple[str, ...]:
 def repair(path: Path, out_dir: Path, options: RepairOptions, scanning: ScanInProgress | None = None) -> RepairResult:
     """Repair the wheel at ``path``; ``scanning`` is its scan if it was started already, on the
     archive it holds (which the caller closes)."""
+    # The writing side is imported here: `show` and `check` never need it (~15 ms of every start).
+    from ..wheel.writer import DeflateAhead, sync_dir, sync_file, write_wheel
+    from .apply import apply_plan
+    from .naming import HashAhead, memoized_sha256
+    from .owners import prefetch as owners_prefetch
+    from .plan import PlanInputs, plan_repair
+    from .sbom import sbom_for_repair
+    from .scripts import apply_moves, script_moves
+    from .scripts import modes as script_modes
+    from .sizes import dedupe
+
     opened = contextlib.nullcontext(scanning.archive) if scanning is not None else WheelArchive.open(path)
     with opened as archive, HashAhead() as hashing:
         analysis = analyze(archive, options, seen_host=hashing.start, scanning=scanning)
@@ -592,6 +598,8 @@ def _output_analysis(
     parsed: Mapping[str, Binary] | None,
 ) -> Analysis:
     """The output's binaries resolved against the output alone, as ``check`` resolves them."""
+    from ..wheel.writer import Deflated
+
     fmt = before.format
     assert fmt is not None
     scanned = [s for s in before.scanned if s.member not in written and s.member not in removed]
@@ -640,6 +648,8 @@ def _requirement_files(
 def _written_bytes(content: Content, backend: Backend) -> Iterator[bytes | ByteSource]:
     """What repair wrote, for the check: a lazy reader gets the file mapped, not read, so memory
     holds the pages it touches (headers, dynamic section), not the whole library."""
+    from ..wheel.writer import Deflated
+
     if isinstance(content, Deflated):
         yield content.data
         return
@@ -734,6 +744,8 @@ def _mib(size: int) -> str:
 
 
 def _content_size(content: Content) -> int:
+    from ..wheel.writer import Deflated
+
     if isinstance(content, Deflated):
         return len(content.data)
     return len(content) if isinstance(content, bytes) else os.stat(content).st_size
@@ -741,6 +753,8 @@ def _content_size(content: Content) -> int:
 
 def _as_written(contents: Mapping[str, Content]) -> dict[str, Path | bytes]:
     """The contents as bytes or files, for readers that know no ``Deflated``."""
+    from ..wheel.writer import Deflated
+
     return {
         m: c.data if isinstance(c, Deflated) else c if isinstance(c, bytes) else Path(c)
         for m, c in contents.items()

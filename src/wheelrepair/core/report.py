@@ -4,13 +4,15 @@ The human renderer draws from the same documents, so both always say the same th
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..model import Action, Verdict
 from ..policy import platform_name
-from .merge import MergeResult
 from .repair import Analysis, RepairResult
 from .sizes import PYPI_LIMIT
+
+if TYPE_CHECKING:
+    from .merge import MergeResult
 
 
 def _verdict(verdict: Verdict) -> dict[str, Any]:

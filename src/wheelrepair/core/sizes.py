@@ -41,9 +41,9 @@ class Copies:
 def identical_copies(archive: WheelArchive, graph: DependencyGraph) -> list[Copies]:
     """Groups of members of at least MIN_COPY_SIZE bytes whose RECORD hash and size agree."""
     groups: dict[tuple[str, int], list[str]] = {}
-    present = set(archive.members)
+    sizes = archive.sizes
     for member, (digest, _) in archive.record().items():
-        size = archive.size(member) if member in present else 0
+        size = sizes.get(member, 0)
         if digest is None or size < MIN_COPY_SIZE:
             continue
         groups.setdefault((digest, size), []).append(member)
@@ -109,7 +109,7 @@ def size_report(archive: WheelArchive, graph: DependencyGraph) -> dict[str, Any]
     copies = identical_copies(archive, graph)
     return {
         "wheel": wheel,
-        "unpacked": sum(archive.size(m) for m in archive.members),
+        "unpacked": archive.total_size,
         "added": added,
         "estimated_output": estimate,
         "pypi_limit": PYPI_LIMIT,

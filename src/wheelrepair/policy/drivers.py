@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import posixpath
 from fnmatch import fnmatchcase
+from functools import lru_cache
 
 _NVIDIA = "part of the NVIDIA driver, versioned with its kernel module"
 _GLVND = (
@@ -57,6 +58,8 @@ DRIVERS: dict[str, tuple[tuple[str, str], ...]] = {
 }
 
 
+# Binaries of one wheel need the same few names over and over (torch: 956 needs, 20 names).
+@lru_cache(maxsize=4096)
 def driver_reason(platform: str, name: str) -> str | None:
     """Why ``name`` (as a binary needs it) belongs to the user's driver stack, or None."""
     leaf = posixpath.basename(name.replace("\\", "/"))

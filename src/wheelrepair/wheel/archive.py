@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import logging
@@ -203,6 +204,17 @@ class WheelArchive:
         """Uncompressed size of ``member``."""
         return self._info(member).file_size
 
+    @functools.cached_property
+    def sizes(self) -> Mapping[str, int]:
+        """Uncompressed size of every member, by name (built once: torch's 12,000 members are
+        summed and looked up by the scan, the size report and the writer)."""
+        return MappingProxyType({name: info.file_size for name, info in self._infos.items()})
+
+    @functools.cached_property
+    def total_size(self) -> int:
+        """Uncompressed size of all members together."""
+        return sum(self.sizes.values())
+
     def zipinfo(self, member: str) -> MemberInfo:
         """The central directory entry of ``member`` (mode, timestamps, sizes, offsets)."""
         return self._info(member)
@@ -396,6 +408,14 @@ class WheelArchive:
         if info.data_offset < 0:
             self._read_local_header(info)
         return info, info.data_offset, info.local
+
+    def raw_entries(self, members: Iterable[str]) -> list[MemberInfo]:
+        """``raw_entry`` for many members at once (each ``data_offset`` and ``local`` filled in)."""
+        infos = [self._info(member) for member in members]
+        for info in infos:
+            if info.data_offset < 0:
+                self._read_local_header(info)
+        return infos
 
     def local_headers(self, members: Iterable[str]) -> list[LocalHeader]:
         """What was learnt from the local headers of ``members`` that have been read (by ``head``

@@ -240,12 +240,17 @@ def parse_record(text: str) -> dict[str, tuple[str | None, int | None]]:
 
 def format_record(rows: Iterable[tuple[str, str | None, int | None]]) -> bytes:
     """Serialize RECORD rows (path, hash, size) as CSV with ``\\n`` line ends."""
+    table = list(rows)
+    text = "".join([f"{path},{digest or ''},{'' if size is None else size}\n" for path, digest, size in table])
+    # Only a row holding a comma, quote or line break of its own needs the csv module's quoting;
+    # when the whole text has no more of them than the rows' own, none does (torch: 12,000 rows).
+    if text.count(",") == 2 * len(table) and text.count("\n") == len(table) and '"' not in text and "\r" not in text:
+        return text.encode("utf-8")
     lines = []
     quoted = io.StringIO()
     writer = csv.writer(quoted, lineterminator="\n")
-    for path, digest, size in rows:
+    for path, digest, size in table:
         line = f"{path},{digest or ''},{'' if size is None else size}\n"
-        # Only a row holding a comma, quote or line break of its own needs the csv module's quoting.
         if line.count(",") != 2 or '"' in line or "\r" in line or line.count("\n") != 1:
             writer.writerow((path, digest or "", "" if size is None else size))
             line = quoted.getvalue()

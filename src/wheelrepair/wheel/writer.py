@@ -284,20 +284,26 @@ def write_wheel(
                 rows.append((member, digest, size))
             pipeline.then(lambda: bar.advance(size))
 
-        def write_raw(member: str) -> None:
-            size = source.size(member)
+        def write_raw(members: Sequence[str]) -> None:
+            if not members:
+                return
+            known = source.sizes
+            sizes = [known[m] for m in members]
 
             def copy() -> None:
-                entries.append(raw.add(member))
-                bar.advance(size)
+                entries.extend(raw.add_run(members))
+                bar.advance(sum(sizes))
 
             pipeline.then(copy)
-            rows.append((member, record[member][0], size))
+            rows.extend((m, record[m][0], size) for m, size in zip(members, sizes))
 
+        run: list[str] = []  # unchanged members in a row: copied by one call
         for member in source.members:
             if member in managed or member in remove:
                 continue
             if member in replace:
+                write_raw(run)
+                run = []
                 info = source.zipinfo(member)
                 write_new(
                     member,
@@ -307,7 +313,8 @@ def write_wheel(
                     epoch_date or info.date_time,
                 )
             else:
-                write_raw(member)
+                run.append(member)
+        write_raw(run)
         for member in sorted(add):
             mode = modes.get(member, NEW_MEMBER_MODE)
             write_new(member, add[member], (stat.S_IFREG | mode) << 16, _UNIX, epoch_date or DEFAULT_DATE)
@@ -329,7 +336,7 @@ def write_wheel(
                 meta.wheel_path, content, wheel_info.external_attr, wheel_info.create_system, wheel_date
             )
         else:
-            write_raw(meta.wheel_path)
+            write_raw([meta.wheel_path])
         record_info = source.zipinfo(meta.record_path)
         for index, deflated in ahead:
             rows[index] = (rows[index][0], deflated.record_digest(), rows[index][2])
@@ -451,7 +458,7 @@ def _work(
     source: WheelArchive, replace: Mapping[str, Content], add: Mapping[str, Content], remove: Collection[str]
 ) -> int:
     """Uncompressed bytes the output will hold: the measure of the writer's progress."""
-    kept = sum(source.size(m) for m in source.members if m not in replace and m not in remove)
+    kept = source.total_size - sum(source.size(m) for m in {*replace, *remove} if m in source.sizes)
     return kept + sum(_content_size(c) for c in (*replace.values(), *add.values()))
 
 
@@ -576,13 +583,14 @@ class _EarlyCopies:
         self._members = members
         self._replace = replace
         self._level = level
-        self._large = {m for m in members if m not in replace and source.zipinfo(m).compress_size >= _SPAN}
+        #: The members whose data this copies ahead (if the walk reaches them first).
+        self.large = frozenset(m for m in members if m not in replace and source.zipinfo(m).compress_size >= _SPAN)
         self._lock = threading.Lock()
         self._placed: dict[str, int] = {}
         self._passed = False
         #: Set once the walk has claimed what it will (tests wait for it).
         self.claimed = threading.Event()
-        if self._large:
+        if self.large:
             out.on_copier(self._walk)
         else:
             self.claimed.set()
@@ -590,7 +598,7 @@ class _EarlyCopies:
     def place(self, member: str) -> int | None:
         """Where ``member``'s local header goes if its data is already being copied, else None (and
         from now on the writer copies the large members itself)."""
-        if member not in self._large:
+        if member not in self.large:
             return None
         with self._lock:
             placed = self._placed.get(member)
@@ -614,7 +622,7 @@ class _EarlyCopies:
         claimed: list[tuple[str, int, int, int]] = []
         pos = 0
         source = self._source
-        replace, large, fixed = self._replace, self._large, _LOCAL.size
+        replace, large, fixed = self._replace, self.large, _LOCAL.size
         for member in self._members:
             content = replace.get(member)
             if content is None:
@@ -657,50 +665,72 @@ class _RawCopier:
         self._first = ""
         self._early = early
 
-    def add(self, member: str) -> bytes:
-        """Queue ``member``'s copy; return its central directory record."""
-        info, offset, local = self._source.raw_entry(member)
-        length = info.compress_size
-        file_size = info.file_size
-        name = info.raw_name
-        flags = info.flag_bits & _FLAG_DATA_BITS
-        if not name.isascii():
-            name, utf8 = _name_bytes(member)
-            flags |= utf8
-        # The DOS time and date go through unchanged (what zipfile decodes them to encodes back
-        # to the same two numbers).
-        time_, date = self._dos or (info.dos_time, info.dos_date)
-        header = _local_bytes(
-            name, flags, info.compress_type, time_, date, info.CRC, length, file_size,
-            max(length, file_size) >= ZIP64_LIMIT,
-        )  # fmt: skip
-        position = self._out.pos + (self._end - self._start)
-        start = info.header_offset
-        placed = self._early.place(member) if self._early is not None else None
-        if placed is not None:
-            # Its data is already being copied to its place: write the header in front of it.
-            self.flush()
-            if self._out.pos != placed:
-                raise RuntimeError(f"{member!r} was placed at {placed}, the output is at {self._out.pos}")
-            self._out.write(header)
-            self._out.reserve(length)
-        # ``local`` is the source's whole header, ending where the data starts.
-        elif local == header:
-            if start == self._end and self._end > self._start:
-                self._end = offset + length
-                if self._end - self._start >= _SPAN:
-                    self.flush()  # copying starts now, beside the entries that follow
+    def add_run(self, members: Sequence[str]) -> list[bytes]:
+        """Queue the copies of ``members``, in order; return their central directory records.
+        One call per run of unchanged members: torch has 12,000 in a few runs, and this loop is
+        most of the time its repair spends writing."""
+        records: list[bytes] = []
+        out, early, dos = self._out, self._early, self._dos
+        large = early.large if early is not None else frozenset()
+        local_pack, central_pack, versions = _LOCAL.pack, _CENTRAL.pack, _METHOD_VERSION
+        limit = ZIP64_LIMIT
+        for info in self._source.raw_entries(members):
+            offset, local = info.data_offset, info.local
+            length, file_size, crc, method = info.compress_size, info.file_size, info.CRC, info.compress_type
+            name = info.raw_name
+            flags = info.flag_bits & _FLAG_DATA_BITS
+            if not name.isascii():
+                name, utf8 = _name_bytes(info.filename)
+                flags |= utf8
+            # The DOS time and date go through unchanged (what zipfile decodes them to encodes back
+            # to the same two numbers).
+            time_, date = dos or (info.dos_time, info.dos_date)
+            small = length < limit and file_size < limit
+            if small:
+                version = versions.get(method, 20)
+                header = local_pack(
+                    b"PK\x03\x04", version, flags, method, time_, date, crc, length, file_size, len(name), 0
+                ) + name  # fmt: skip
+            else:
+                header = _local_bytes(name, flags, method, time_, date, crc, length, file_size, True)
+            position = out.pos + (self._end - self._start)
+            start = info.header_offset
+            placed = early.place(info.filename) if early is not None and info.filename in large else None
+            if placed is not None:
+                # Its data is already being copied to its place: write the header in front of it.
+                self.flush()
+                if out.pos != placed:
+                    raise RuntimeError(f"{info.filename!r} was placed at {placed}, the output is at {out.pos}")
+                out.write(header)
+                out.reserve(length)
+            # ``local`` is the source's whole header, ending where the data starts.
+            elif local == header:
+                if start == self._end and self._end > self._start:
+                    self._end = offset + length
+                    if self._end - self._start >= _SPAN:
+                        self.flush()  # copying starts now, beside the entries that follow
+                else:
+                    self.flush()
+                    self._start, self._end, self._first = start, offset + length, info.filename
             else:
                 self.flush()
-                self._start, self._end, self._first = start, offset + length, member
-        else:
-            self.flush()
-            self._out.write(header)
-            self._start, self._end, self._first = offset, offset + length, member
-        return _central_record(
-            name, flags, info.compress_type, time_, date, info.CRC, length, file_size, position,
-            info.create_system, info.internal_attr, info.external_attr,
-        )  # fmt: skip
+                out.write(header)
+                self._start, self._end, self._first = offset, offset + length, info.filename
+            if small and position < limit:
+                records.append(
+                    central_pack(
+                        b"PK\x01\x02", version, info.create_system, version, flags, method, time_, date, crc,
+                        length, file_size, len(name), 0, 0, 0, info.internal_attr, info.external_attr, position,
+                    ) + name
+                )  # fmt: skip
+            else:
+                records.append(
+                    _central_record(
+                        name, flags, method, time_, date, crc, length, file_size, position,
+                        info.create_system, info.internal_attr, info.external_attr,
+                    )
+                )  # fmt: skip
+        return records
 
     def flush(self) -> None:
         if self._end > self._start:
