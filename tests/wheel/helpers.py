@@ -12,6 +12,9 @@ from typing import Union
 Entry = tuple[Union[zipfile.ZipInfo, str], bytes]
 
 WHEEL_TEXT = b"Wheel-Version: 1.0\nGenerator: hand\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+#: The date of entries given by name: a zip written now and one written two seconds later must be
+#: byte for byte the same (the fuzz strategies draw values around the fields' own, the DOS time too).
+ENTRY_DATE = (2024, 1, 1, 0, 0, 0)
 
 
 def record_line_hash(data: bytes) -> str:
@@ -47,5 +50,14 @@ def zip_wheel(
     entries.append((f"{dist_info}/RECORD", record))
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
         for info, data in entries:
-            zf.writestr(info, data)
+            zf.writestr(info if isinstance(info, zipfile.ZipInfo) else _named(info), data)
     return path
+
+
+def _named(name: str) -> zipfile.ZipInfo:
+    """The entry ``ZipFile.writestr`` makes for a bare name (deflated; rw------- for a file,
+    rwxrwxr-x and the MS-DOS directory bit for a directory), dated ``ENTRY_DATE``."""
+    info = zipfile.ZipInfo(name, date_time=ENTRY_DATE)
+    info.compress_type = zipfile.ZIP_DEFLATED
+    info.external_attr = (0o40775 << 16 | 0x10) if name.endswith("/") else 0o600 << 16
+    return info
