@@ -46,6 +46,8 @@ from wheelrepair.wheel.metadata import SIGNATURE_FILES, encode_digest, format_re
 COMPRESS_LEVEL = compression.DEFAULT_LEVEL
 #: Compression threads at most: more cores would only multiply the memory held in flight.
 MAX_THREADS = 8
+#: A large member compressed ahead is cut after 1/HEAD_SHARE of it (see ``DeflateAhead.deflate``).
+HEAD_SHARE = 5
 #: Mode of added members (they are usually vendored shared libraries); override per member with ``modes``.
 NEW_MEMBER_MODE = 0o755
 #: Permissions of the written wheel file.
@@ -818,15 +820,18 @@ class DeflateAhead:
             return Deflated(data, self.level, sums, [stored])
         if len(data) <= compression.CHUNK:
             return Deflated(data, self.level, sums, [self._pool.submit(compression.compress_whole, data, self.level)])
-        # A large member: its last two thirds are one complete stream (libdeflate, the fastest and
-        # smallest, submitted first as the longest task), its first third goes in pieces that end
-        # on a sync flush (zlib-ng, larger and ~1.4x slower) on the other cores; joined, one stream.
-        # Compressed whole, scipy's 23 MiB OpenBLAS ran alone on one core for the repair's last
-        # 0.19 s on two cores; split a quarter off, the cores ended 0.06 s apart; a third balances
-        # them, and the member's output grows by ~1%. The cut never depends on the number of cores,
-        # so the same input gives the same wheel on any machine.
+        # A large member: its last four fifths are one complete stream (libdeflate, the fastest and
+        # smallest, submitted first as the longest task), its first fifth goes in pieces that end
+        # on a sync flush (zlib-ng) on the other cores; joined, one stream. Compressed whole,
+        # scipy's 23 MiB OpenBLAS ran alone on one core for the repair's last 0.19 s on two cores.
+        # zlib-ng at level 6 writes 2-3% more than zlib on an OpenBLAS (libdeflate ~1% less), so
+        # the head's share decides whether the member beats auditwheel's zlib 6: with a third,
+        # numpy's repaired wheel came out 0.12% larger than auditwheel's; with a fifth it is 0.12%
+        # smaller, and scipy's repair was no slower (the other members keep the other core busy).
+        # The cut never depends on the number of cores, so the same input gives the same wheel on
+        # any machine.
         view = memoryview(data)
-        head = len(data) // 3
+        head = len(data) // HEAD_SHARE
         tail = self._pool.submit(compression.compress_whole, view[head:], self.level)
         parts = []
         for start in range(0, head, compression.PIECE):
