@@ -986,6 +986,7 @@ def _queue_new(
     # and share the cores evenly to the end (scipy's 25 MB OpenBLAS: the last of three 8 MiB
     # chunks ran alone for 0.12 s).
     piece = compression.CHUNK if expected <= compression.CHUNK else min(compression.PIECE, compression.CHUNK)
+    streamed = compression.streamed_level(level)
     pieces = _read_chunks(content, piece)
     chunk = next(pieces, b"")
     first = True
@@ -1000,7 +1001,7 @@ def _queue_new(
         elif first and last:
             pipeline.submit(functools.partial(compression.compress_whole, chunk, level), entry.write)
         else:
-            pipeline.submit(functools.partial(compression.compress_chunk, chunk, level, window, last), entry.write)
+            pipeline.submit(functools.partial(compression.compress_chunk, chunk, streamed, window, last), entry.write)
         if following is None:
             break
         window = chunk[-compression.WINDOW :]
