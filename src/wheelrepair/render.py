@@ -49,8 +49,8 @@ class _Stream:
         self._console: Console | None = None
 
     @property
-    def file(self) -> IO[str]:
-        stream: IO[str] = getattr(sys, self._name)
+    def file(self) -> IO[str] | None:
+        stream: IO[str] | None = getattr(sys, self._name)
         return stream
 
     @property
@@ -58,9 +58,10 @@ class _Stream:
         """Whether lines go out as plain text (rich would show no colour either)."""
         if self._console is not None:
             return self._console.color_system is None
+        stream = self.file
         try:
-            terminal = self.file.isatty()
-        except (AttributeError, ValueError):
+            terminal = stream is not None and stream.isatty()
+        except ValueError:  # a closed stream
             terminal = False
         return not terminal and not any(os.environ.get(k) for k in _RICH_ENVIRONMENT) and "ipykernel" not in sys.modules
 
@@ -84,8 +85,11 @@ class _Stream:
         """Lines of pieces, never wrapped or cropped."""
         encoding = self.encoding
         if self.plain:
-            self.file.write("".join(_shown("".join(text for text, _ in line), encoding) + "\n" for line in lines))
-            self.file.flush()
+            stream = self.file
+            if stream is None:  # pythonw on Windows has no stdout or stderr at all
+                return
+            stream.write("".join(_shown("".join(text for text, _ in line), encoding) + "\n" for line in lines))
+            stream.flush()
             return
         from rich.text import Text
 
@@ -103,7 +107,7 @@ def escape(text: str) -> str:
     return rich_escape(text)
 
 
-stdout = _Stream("stdout", highlight=False, width=None if sys.stdout.isatty() else 240)
+stdout = _Stream("stdout", highlight=False, width=None if sys.stdout is not None and sys.stdout.isatty() else 240)
 stderr = _Stream("stderr", stderr=True, highlight=False, soft_wrap=True)
 
 
