@@ -400,17 +400,11 @@ class WheelArchive:
             self._read_local_header(info)
         return info.data_offset, info.compress_size
 
-    def raw_entry(self, member: str) -> tuple[MemberInfo, int, bytes]:
-        """``member``'s directory entry, the offset of its compressed bytes and its local header as
-        stored (fixed part, name and extra field; b"" when the extra field is long), checked
-        against the central directory."""
-        info = self._info(member)
-        if info.data_offset < 0:
-            self._read_local_header(info)
-        return info, info.data_offset, info.local
-
     def raw_entries(self, members: Iterable[str]) -> list[MemberInfo]:
-        """``raw_entry`` for many members at once (each ``data_offset`` and ``local`` filled in)."""
+        """The directory entries of ``members`` with what their local headers say: where the
+        compressed bytes start (``data_offset``) and the header as stored (``local``: fixed part,
+        name and extra field; b"" when the extra field is long), each checked against the
+        central directory (read now unless a scan worker already did)."""
         infos = [self._info(member) for member in members]
         for info in infos:
             if info.data_offset < 0:

@@ -674,8 +674,6 @@ class _RawCopier:
         records: list[bytes] = []
         out, early, dos = self._out, self._early, self._dos
         large = early.large if early is not None else frozenset()
-        local_pack, central_pack, versions = _LOCAL.pack, _CENTRAL.pack, _METHOD_VERSION
-        limit = ZIP64_LIMIT
         for info in self._source.raw_entries(members):
             offset, local = info.data_offset, info.local
             length, file_size, crc, method = info.compress_size, info.file_size, info.CRC, info.compress_type
@@ -687,14 +685,8 @@ class _RawCopier:
             # The DOS time and date go through unchanged (what zipfile decodes them to encodes back
             # to the same two numbers).
             time_, date = dos or (info.dos_time, info.dos_date)
-            small = length < limit and file_size < limit
-            if small:
-                version = versions.get(method, 20)
-                header = local_pack(
-                    b"PK\x03\x04", version, flags, method, time_, date, crc, length, file_size, len(name), 0
-                ) + name  # fmt: skip
-            else:
-                header = _local_bytes(name, flags, method, time_, date, crc, length, file_size, True)
+            zip64 = max(length, file_size) >= ZIP64_LIMIT
+            header = _local_bytes(name, flags, method, time_, date, crc, length, file_size, zip64)
             position = out.pos + (self._end - self._start)
             start = info.header_offset
             placed = early.place(info.filename) if early is not None and info.filename in large else None
@@ -718,20 +710,12 @@ class _RawCopier:
                 self.flush()
                 out.write(header)
                 self._start, self._end, self._first = offset, offset + length, info.filename
-            if small and position < limit:
-                records.append(
-                    central_pack(
-                        b"PK\x01\x02", version, info.create_system, version, flags, method, time_, date, crc,
-                        length, file_size, len(name), 0, 0, 0, info.internal_attr, info.external_attr, position,
-                    ) + name
-                )  # fmt: skip
-            else:
-                records.append(
-                    _central_record(
-                        name, flags, method, time_, date, crc, length, file_size, position,
-                        info.create_system, info.internal_attr, info.external_attr,
-                    )
-                )  # fmt: skip
+            records.append(
+                _central_record(
+                    name, flags, method, time_, date, crc, length, file_size, position,
+                    info.create_system, info.internal_attr, info.external_attr,
+                )
+            )  # fmt: skip
         return records
 
     def flush(self) -> None:

@@ -67,7 +67,7 @@ _BEFORE_ANY = -(1 << 80)
 class MemberInfo:
     """One entry of the central directory: the fields of ``zipfile.ZipInfo`` the code reads (sizes
     and offset already taken from the ZIP64 extra field), the name's stored bytes, and what the
-    local header said once it was read (see ``WheelArchive.raw_entry``)."""
+    local header said once it was read (see ``WheelArchive.raw_entries``)."""
 
     __slots__ = (
         "filename",
