@@ -13,13 +13,14 @@ import time
 import tracemalloc
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.fixtures.pypi import fetch_wheel, local_torch_wheel
 from tests.fixtures.venv import fresh_venv, uv_install
 from tests.wheel.helpers import zip_wheel
-from wheelrepair.errors import UsageError
+from wheelrepair.errors import OutputError, UsageError
 from wheelrepair.wheel import writer as writer_module
 from wheelrepair.wheel.archive import WheelArchive
 from wheelrepair.wheel.metadata import record_hash, retag
@@ -325,6 +326,31 @@ def test_a_failing_write_leaves_nothing_behind(demo_wheel: Path, tmp_path: Path)
         write_wheel(source, dest, add={"demo/zzz.dat": tmp_path / "not-a-file"})
     assert sorted(p.name for p in tmp_path.iterdir()) == [NAME, "not-a-file"]
     assert dest.read_bytes() == b"previous output"
+
+
+@pytest.mark.parametrize("where", ["central directory", "RECORD"])
+def test_a_wheel_that_does_not_read_back_as_written_is_an_output_error(
+    where: str, demo_wheel: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The file system loses a byte after it was written (a flaky network mount, say): the writer
+    reads back what describes the wheel and refuses to hand over the file."""
+    write_directory = writer_module._write_central_directory
+
+    def then_lose_a_byte(out: writer_module._Output, entries: list[Any]) -> tuple[int, bytes]:
+        start, tail = write_directory(out, entries)
+        if where == "RECORD":
+            (record,) = [e for e in entries if isinstance(e, writer_module._Entry) and e.name.endswith(b"RECORD")]
+            lost = record.offset + 30 + len(record.name) + record.compress_size // 2
+        else:
+            lost = start + len(tail) // 2
+        out.flush()
+        os.pwrite(out.fd, bytes([os.pread(out.fd, 1, lost)[0] ^ 0xFF]), lost)
+        return start, tail
+
+    monkeypatch.setattr(writer_module, "_write_central_directory", then_lose_a_byte)
+    with WheelArchive.open(demo_wheel) as source, pytest.raises(OutputError, match=f"read back.*{where}"):
+        write_wheel(source, tmp_path / NAME, wheel_tags=["py3-none-any"])
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_the_input_wheel_is_never_overwritten(demo_wheel: Path) -> None:

@@ -16,7 +16,7 @@ import posixpath
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from dataclasses import replace as evolve
@@ -54,6 +54,7 @@ from .scan import ScanInProgress, ScannedBinary, scan_wheel
 from .stack import stack_findings
 
 if TYPE_CHECKING:
+    from ..wheel.prefill import Prefill
     from ..wheel.writer import Content
     from .scripts import ScriptMove
 
@@ -128,15 +129,16 @@ def analyze(
     analysis = analyze_scanned(
         archive.path, archive.metadata, fmt, scanned, options, allow_host=allow_host, seen_host=seen_host
     )
-    return _with_requirements(analysis, archive)
+    return _with_requirements(analysis, lambda: _metadata_bytes(archive))
 
 
-def _with_requirements(analysis: Analysis, archive: WheelArchive) -> Analysis:
-    """Check the METADATA declares every provider the wheel links to (the wheel layer's side)."""
+def _with_requirements(analysis: Analysis, metadata: Callable[[], bytes]) -> Analysis:
+    """Check the METADATA (read by ``metadata()``, if needed) declares every provider the wheel
+    links to (the wheel layer's side)."""
     used = used_providers(analysis.graph, analysis.providers)
     if not used:
         return analysis
-    text = _metadata_bytes(archive).decode("utf-8", "replace")
+    text = metadata().decode("utf-8", "replace")
     found = check_requirements(analysis.metadata.filename, text, used, analysis.providers)
     return evolve(analysis, requirement_problems=found.problems)
 
@@ -341,7 +343,7 @@ def repair(path: Path, out_dir: Path, options: RepairOptions, scanning: ScanInPr
     from .sizes import dedupe
 
     opened = contextlib.nullcontext(scanning.archive) if scanning is not None else WheelArchive.open(path)
-    with opened as archive, HashAhead() as hashing:
+    with opened as archive, HashAhead() as hashing, _EarlyOutput(out_dir, archive, scanning is not None) as early:
         analysis = analyze(archive, options, seen_host=hashing.start, scanning=scanning)
         name = archive.metadata.filename
         if analysis.format is None or not analysis.scanned:
@@ -436,7 +438,7 @@ def repair(path: Path, out_dir: Path, options: RepairOptions, scanning: ScanInPr
         if plan.changes_nothing and new_name == name and not dropped and not archive.stale_record:
             if output.resolve() != Path(path).resolve():
                 with _writing(out_dir, name, archive.identity[2]):
-                    _copy_atomically(archive, output)
+                    _copy_atomically(archive, output, early.take_prefill())
             return RepairResult(analysis, plan, output, changed=False, tags=tuple(tags))
         with tempfile.TemporaryDirectory(prefix="wheelrepair-") as scratch, DeflateAhead(
             options.zip_compression_level
@@ -458,7 +460,7 @@ def repair(path: Path, out_dir: Path, options: RepairOptions, scanning: ScanInPr
                     modes[sbom[0]] = 0o644
             # An upper bound: the input plus every new member uncompressed.
             need = archive.identity[2] + sum(_content_size(c) for c in (*replace.values(), *add.values()))
-            with _writing(out_dir, name, need), _staging_dir(out_dir) as staging:
+            with _writing(out_dir, name, need), early.staging_dir() as staging:
                 # Staged beside the output (same file system, so the final rename is atomic) under
                 # its real name, so the check below reads exactly the wheel users will get.
                 staged = staging / new_name
@@ -473,13 +475,8 @@ def repair(path: Path, out_dir: Path, options: RepairOptions, scanning: ScanInPr
                 )
                 with ThreadPoolExecutor(max_workers=1) as checker:
                     checked = checker.submit(
-                        lambda: (
-                            expected,
-                            _output_analysis(
-                                staged, expected, analysis, written, backend, options, verdict, removed,
-                                applied.parsed,
-                            ),
-                        )
+                        _output_analysis,
+                        staged, expected, analysis, written, backend, options, verdict, removed, applied.parsed,
                     )  # fmt: skip
                     write_wheel(
                         archive,
@@ -491,14 +488,13 @@ def repair(path: Path, out_dir: Path, options: RepairOptions, scanning: ScanInPr
                         level=options.zip_compression_level,
                         remove=removed,
                         sync=False,
+                        prefill=early.take_prefill(),
                     )
-                    # The output reaches the disk while it is checked (torch: ~0.1 s of waiting), and
-                    # before it gets its final name.
+                    # The output reaches the disk while it is checked, and before it gets its final
+                    # name (prefilled, only what differs from the input is left to flush).
                     with ThreadPoolExecutor(max_workers=1) as flusher:
                         flushed = flusher.submit(sync_file, staged)
-                        _verify(
-                            staged, analysis, written, backend, options, verdict, removed, applied.parsed, checked
-                        )
+                        _verify(checked.result(), lambda: _output_metadata(archive, written))
                         flushed.result()
                 if archive.changed_on_disk():
                     raise InvalidWheel(
@@ -555,35 +551,25 @@ def _first_reason(verdict: Verdict) -> str:
     return ""
 
 
-def _verify(
-    staged: Path,
-    before: Analysis,
-    written: Mapping[str, Content],
-    backend: Backend,
-    options: RepairOptions,
-    verdict: Verdict,
-    removed: frozenset[str] = frozenset(),
-    parsed: Mapping[str, Binary] | None = None,
-    ahead: Future[tuple[WheelMetadata, Analysis]] | None = None,
-) -> None:
-    """Re-resolve the output with only its own contents: the same test ``check`` applies. Binaries
-    that repair did not touch are taken from the first scan; the rest are parsed from what was
-    written, so the check costs what the repair changed, not the wheel's size. ``parsed`` holds
-    members edited in memory, already parsed from exactly the bytes the writer was handed (while
-    they were being compressed). ``ahead`` is that resolution done while the output was being
-    written, for the metadata the output was expected to have: used only if the written output
-    has exactly that metadata."""
-    with WheelArchive.open(staged) as archive:
-        metadata = archive.metadata
-        after: Analysis | None = None
-        if ahead is not None:
-            expected, early = ahead.result()
-            after = early if expected == metadata else None
-        if after is None:
-            after = _output_analysis(staged, metadata, before, written, backend, options, verdict, removed, parsed)
-        problems = check_analysis(_with_requirements(after, archive))
+def _verify(after: Analysis, metadata: Callable[[], bytes]) -> None:
+    """Fail unless ``after``, the output's binaries resolved with only its own contents (see
+    ``_output_analysis``), passes the test ``check`` applies; ``metadata`` reads its METADATA.
+    The written file itself was read back by the writer where it says what it holds (its central
+    directory, end records, WHEEL and RECORD), so this costs what the repair changed, not the
+    wheel's size."""
+    problems = check_analysis(_with_requirements(after, metadata))
     if problems:
         raise NotRepairable(f"the repaired wheel would not be self-contained: {problems[0]}")
+
+
+def _output_metadata(archive: WheelArchive, written: Mapping[str, Content]) -> bytes:
+    """The output's METADATA: as written if the repair replaced it, else the input's."""
+    member = f"{archive.metadata.dist_info}/METADATA"
+    content = written.get(member)
+    if content is None:
+        return _metadata_bytes(archive)
+    data = _as_written({member: content})[member]
+    return data if isinstance(data, bytes) else data.read_bytes()
 
 
 def _output_analysis(
@@ -664,20 +650,26 @@ def _written_bytes(content: Content, backend: Backend) -> Iterator[bytes | ByteS
         yield cast(ByteSource, mapped)  # mmap has len, slicing and find
 
 
-def _copy_atomically(archive: WheelArchive, dest: Path) -> None:
+def _copy_atomically(archive: WheelArchive, dest: Path, prefill: Prefill | None = None) -> None:
     """Copy the open input (not whatever its path names now) to ``dest`` through a temporary file
-    of its own, so concurrent runs never write into the same file."""
-    fd, temp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+    of its own, so concurrent runs never write into the same file; ``prefill`` is that copy begun."""
+    size = archive.identity[2]
+    fd, offset, temp = -1, 0, ""
+    if prefill is not None:
+        fd, offset = prefill.take()
+        temp = os.fspath(prefill.path)
+    if fd < 0:
+        fd, offset = -1, 0
+        fd, temp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
     try:
-        offset, size = 0, archive.identity[2]
         while offset < size:
             chunk = os.pread(archive.fileno(), min(1 << 20, size - offset), offset)
             if not chunk:
                 raise InvalidWheel("was truncated while it was being copied", subject=str(archive.path))
             view = memoryview(chunk)
             while view:
-                view = view[os.write(fd, view) :]
-            offset += len(chunk)
+                written = os.pwrite(fd, view, offset)
+                view, offset = view[written:], offset + written
         os.fchmod(fd, 0o644)
         os.fsync(fd)
         os.close(fd)
@@ -691,6 +683,59 @@ def _copy_atomically(archive: WheelArchive, dest: Path) -> None:
         with contextlib.suppress(OSError):
             os.unlink(temp)
         raise
+
+
+class _EarlyOutput:
+    """The output directory made ready before the analysis: the private staging directory and, in
+    it, a ``Prefill`` of the input, copied while the scan runs (only once the scan's workers are
+    forked: a thread must not be running when they are). If the repair fails, everything made
+    here goes again, the output directory too when this created it."""
+
+    def __init__(self, out_dir: Path, archive: WheelArchive, start: bool) -> None:
+        from ..wheel.prefill import MIN_SIZE
+
+        self._out_dir = out_dir
+        self._archive = archive
+        self._wanted = start and archive.identity[2] >= MIN_SIZE
+        self._created: list[Path] = []
+        self._staging: Path | None = None
+        self._prefill: Prefill | None = None
+
+    def __enter__(self) -> _EarlyOutput:
+        if not self._wanted:
+            return self
+        from ..wheel.prefill import Prefill
+
+        try:
+            missing = [d for d in (self._out_dir, *self._out_dir.parents) if not d.exists()]
+            self._out_dir.mkdir(parents=True, exist_ok=True)
+            self._created = missing
+            self._staging = Path(tempfile.mkdtemp(prefix=".wheelrepair-", dir=self._out_dir))
+        except OSError:
+            self._remove_created()
+            return self  # the writer reports the problem, in its own words, when it gets there
+        self._prefill = Prefill.start(self._archive.fileno(), self._archive.identity[2], self._staging)
+        return self
+
+    def take_prefill(self) -> Prefill | None:
+        prefill, self._prefill = self._prefill, None
+        return prefill
+
+    def staging_dir(self) -> contextlib.AbstractContextManager[Path]:
+        return contextlib.nullcontext(self._staging) if self._staging is not None else _staging_dir(self._out_dir)
+
+    def __exit__(self, kind: type[BaseException] | None, *exc: object) -> None:
+        if self._prefill is not None:
+            self._prefill.discard()
+        if self._staging is not None:
+            shutil.rmtree(self._staging, ignore_errors=True)
+        if kind is not None:
+            self._remove_created()
+
+    def _remove_created(self) -> None:
+        for directory in self._created:  # innermost first; one that holds anything stays
+            with contextlib.suppress(OSError):
+                directory.rmdir()
 
 
 @contextlib.contextmanager

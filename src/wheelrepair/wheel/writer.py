@@ -4,7 +4,9 @@ Output is a pure function of the inputs (and SOURCE_DATE_EPOCH):
 
 - unchanged members keep their compressed bytes, timestamp and mode; their local header is rebuilt
   from the central directory (no data descriptor, no extra fields except zip64 when needed);
-- replaced members keep their position, mode and timestamp; added members follow, sorted by name,
+- replaced members keep their position, mode and timestamp; one compressed ahead that starts at its
+  old offset and comes out smaller is padded to end where it ended (a local extra field), so the
+  members after it keep their offsets too; added members follow, sorted by name,
   with ``NEW_MEMBER_MODE`` (unless ``modes`` says otherwise) and the date 1980-01-01 00:00:00;
 - the dist-info WHEEL and a regenerated RECORD come last;
 - when SOURCE_DATE_EPOCH is set, every member of the output carries that date instead (as auditwheel
@@ -12,7 +14,10 @@ Output is a pure function of the inputs (and SOURCE_DATE_EPOCH):
 - members written anew are deflated at ``level`` (0 = stored) in chunks on all cores
   (see ``compression``), their local header patched once their sizes are known; a member handed
   over as ``Deflated`` was compressed (and hashed) ahead, on a ``DeflateAhead`` pool, while the
-  caller was still preparing the rest.
+  caller was still preparing the rest;
+- the output may be written over a ``Prefill`` (a copy of the source at its own offsets): what is
+  already in place is not copied again, and the bytes come out the same;
+- the central directory, the end records, WHEEL and RECORD are read back from the file once written.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import tempfile
 import threading
 import time
 import zipfile
+import zlib
 from collections import deque
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -37,10 +43,11 @@ from types import MappingProxyType
 from typing import Any, TypeVar, Union
 
 from wheelrepair import progress
-from wheelrepair.errors import InvalidWheel, UsageError
+from wheelrepair.errors import InvalidWheel, OutputError, UsageError
 from wheelrepair.wheel import compression
 from wheelrepair.wheel.archive import CHUNK_SIZE, WheelArchive, parent_dirs, unsafe_member_name
 from wheelrepair.wheel.metadata import SIGNATURE_FILES, encode_digest, format_record, rewrite_wheel_file
+from wheelrepair.wheel.prefill import Prefill
 
 #: Deflate level for members compressed anew (kept for callers that name it).
 COMPRESS_LEVEL = compression.DEFAULT_LEVEL
@@ -73,6 +80,9 @@ _END = struct.Struct("<4sHHHHIIH")
 _ZIP64_LOCAL = struct.Struct("<HHQQ")
 _END64 = struct.Struct("<4sQBBHIIQQQQ")
 _LOCATOR64 = struct.Struct("<4sIQI")
+#: Header ID, data length, alignment: the start of a padding extra field (see ``_padding``).
+_PADDING = struct.Struct("<HHH")
+_PADDING_ID = 0xD935
 _UNIX = 3
 _FLAG_UTF8 = 0x800
 #: General-purpose flag bits that describe the compressed data itself (deflate level, LZMA EOS marker).
@@ -115,10 +125,13 @@ class _Output:
     the 12,000 entries' Python work used to wait behind. ``join`` waits for them and raises the
     first error; nothing may be closed or renamed before it returns."""
 
-    def __init__(self, fd: int) -> None:
+    def __init__(self, fd: int, in_place: int = 0) -> None:
         self.fd = fd
         #: Where the next byte goes: everything before it is written, buffered or being copied.
         self.pos = 0
+        #: The file's first ``in_place`` bytes are the source's at the same offsets (a ``Prefill``):
+        #: a copy of source bytes to their own offset there is already done.
+        self.in_place = in_place
         self._flushed = 0
         self._buffer = bytearray()
         self._kernel_copy = hasattr(os, "copy_file_range")
@@ -157,6 +170,12 @@ class _Output:
     def copy(self, src_fd: int, offset: int, length: int, short: Callable[[], Exception]) -> None:
         """Append ``length`` bytes of ``src_fd`` from ``offset``; if the source ends early, the
         error ``short()`` is raised, here or by ``join``."""
+        done = self._already_there(offset, self.pos, length)
+        if done:
+            self.reserve(done)
+            offset, length = offset + done, length - done
+            if not length:
+                return
         if length < _SMALL_COPY:
             # Small members: one read into the write buffer beats a flush plus a kernel copy.
             data = os.pread(src_fd, length, offset)
@@ -185,7 +204,14 @@ class _Output:
 
     def copy_at(self, src_fd: int, offset: int, dest: int, length: int, short: Callable[[], Exception]) -> None:
         """Copy ``length`` bytes of ``src_fd`` to ``dest`` now (on the copying thread)."""
-        self._copy_span(src_fd, offset, dest, length, short)
+        done = self._already_there(offset, dest, length)
+        self._copy_span(src_fd, offset + done, dest + done, length - done, short)
+
+    def _already_there(self, offset: int, dest: int, length: int) -> int:
+        """How many leading bytes of a copy from ``offset`` to ``dest`` the prefill holds already."""
+        if offset != dest or offset >= self.in_place:
+            return 0
+        return min(length, self.in_place - offset)
 
     def join(self) -> None:
         """Wait for every copy; raise the first error (after all have stopped)."""
@@ -239,25 +265,33 @@ def write_wheel(
     modes: Mapping[str, int] = _EMPTY_MODES,
     level: int = compression.DEFAULT_LEVEL,
     sync: bool = True,
+    prefill: Prefill | None = None,
 ) -> Path:
     """Write ``source`` with the given changes to ``dest`` (a full ``.whl`` path whose directory exists)
     atomically; return ``dest``. ``replace``/``add`` values are bytes or a file to stream from;
     ``wheel_tags`` replaces the WHEEL Tag lines; ``modes`` sets permission bits of added members;
     ``level`` is the deflate level (0-9, 0 = stored) of the members written anew. ``sync=False``
     leaves flushing to disk to the caller (``sync_file``), who renames ``dest`` again later and
-    may overlap the wait with other work."""
+    may overlap the wait with other work. ``prefill``, a copy of the source made in ``dest``'s
+    directory, becomes the output: what already stands at its place there is not written again.
+    The output is the same with or without it."""
     dest = Path(dest)
     meta = source.metadata
-    _check_request(source, dest, replace, add, remove, wheel_tags, modes)
-    if not 0 <= level <= 9:
-        raise UsageError(f"zip compression level {level} is not between 0 (stored) and 9")
-    epoch_date = _source_date_epoch()
+    try:
+        _check_request(source, dest, replace, add, remove, wheel_tags, modes)
+        if not 0 <= level <= 9:
+            raise UsageError(f"zip compression level {level} is not between 0 (stored) and 9")
+        epoch_date = _source_date_epoch()
+        fd, in_place, temp_name = _output_file(dest, prefill)
+    except BaseException:
+        if prefill is not None:
+            prefill.discard()
+        raise
     managed = {meta.record_path, meta.wheel_path, *(f"{meta.dist_info}/{s}" for s in SIGNATURE_FILES)}
 
-    fd, temp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
     pipeline = _Pipeline(_workers())
     bar = progress.start(f"writing {dest.name}", _work(source, replace, add, remove))
-    out = _Output(fd)
+    out = _Output(fd, in_place)
     try:
         entries: list[_Entry | bytes] = []
         rows: list[tuple[str, str | None, int | None]] = []
@@ -276,7 +310,9 @@ def write_wheel(
             if isinstance(content, Deflated):
                 if content.level != level:
                     raise ValueError(f"{member!r} was compressed at level {content.level}, not {level}")
-                size = _queue_deflated(pipeline, out, entries, member, content, external_attr, create_system, date)
+                size = _queue_deflated(
+                    pipeline, out, entries, member, content, external_attr, create_system, date, source
+                )
                 ahead.append((len(rows), content))
                 rows.append((member, None, size))
             else:
@@ -323,11 +359,14 @@ def write_wheel(
         _test_pause(out)
         wheel_info = source.zipinfo(meta.wheel_path)
         wheel_date = epoch_date or wheel_info.date_time
+        # Members read back once written (see ``_read_back``): what says what the wheel is.
+        described: dict[str, bytes] = {}
         if wheel_tags is not None:
             text = rewrite_wheel_file(source.read(meta.wheel_path).decode("utf-8"), wheel_tags)
+            described[meta.wheel_path] = text.encode("utf-8")
             write_new(
                 meta.wheel_path,
-                text.encode("utf-8"),
+                described[meta.wheel_path],
                 wheel_info.external_attr,
                 wheel_info.create_system,
                 wheel_date,
@@ -343,9 +382,10 @@ def write_wheel(
         for index, deflated in ahead:
             rows[index] = (rows[index][0], deflated.record_digest(), rows[index][2])
         rows.append((meta.record_path, None, None))
+        described[meta.record_path] = format_record(rows)
         write_new(
             meta.record_path,
-            format_record(rows),
+            described[meta.record_path],
             record_info.external_attr,
             record_info.create_system,
             epoch_date or record_info.date_time,
@@ -354,9 +394,13 @@ def write_wheel(
         pipeline.close()
         raw.flush()
         bar.finish()
-        _write_central_directory(out, entries)
+        directory = _write_central_directory(out, entries)
         out.flush()
         out.join()
+        if in_place:
+            os.ftruncate(fd, out.pos)  # the prefill may run past the output's end
+        named = {name.encode("utf-8"): data for name, data in described.items()}
+        _read_back(fd, directory, [(e, named[e.name]) for e in entries if isinstance(e, _Entry) and e.name in named], dest)
         os.fchmod(fd, OUTPUT_MODE)
         if sync:
             os.fsync(fd)
@@ -375,6 +419,51 @@ def write_wheel(
     if sync:
         _fsync_dir(dest.parent)
     return dest
+
+
+def _read_back(fd: int, directory: tuple[int, bytes], members: Sequence[tuple[_Entry, bytes]], dest: Path) -> None:
+    """Read the written file back where it says what it holds: the central directory and end
+    records byte for byte (they must also end the file), and ``members`` (WHEEL, RECORD) through
+    their local headers. This is what reopening the output would read, without parsing 12,000
+    entries again; a mismatch means the file system did not keep what was written."""
+    start, tail = directory
+    problem = None
+    if os.fstat(fd).st_size != start + len(tail) or os.pread(fd, len(tail), start) != tail:
+        problem = "its central directory"
+    for entry, expected in members:
+        if problem is None and _member_read_back(fd, entry) != expected:
+            problem = entry.name.decode()
+    if problem is not None:
+        raise OutputError(f"the written wheel does not read back as written ({problem})", subject=os.fspath(dest))
+
+
+def _member_read_back(fd: int, entry: _Entry) -> bytes | None:
+    """The data of ``entry`` as the written file gives it, or None if its local header disagrees."""
+    header = os.pread(fd, _LOCAL.size + len(entry.name), entry.offset)
+    if len(header) < _LOCAL.size:
+        return None
+    magic, _, flags, method, _, _, crc, _, _, name_len, extra_len = _LOCAL.unpack_from(header)
+    fields = (magic, flags, method, crc, header[_LOCAL.size :])
+    if fields != (b"PK\x03\x04", entry.flags, entry.method, entry.crc, entry.name):
+        return None
+    data = os.pread(fd, entry.compress_size, entry.offset + _LOCAL.size + name_len + extra_len)
+    try:
+        return zlib.decompress(data, -15) if method == zipfile.ZIP_DEFLATED else data
+    except zlib.error:
+        return None
+
+
+def _output_file(dest: Path, prefill: Prefill | None) -> tuple[int, int, str]:
+    """The file the output is written to: (descriptor, leading bytes that are the source's, path)."""
+    if prefill is not None:
+        if prefill.path.parent == dest.parent:
+            fd, in_place = prefill.take()
+            if fd >= 0:
+                return fd, in_place, os.fspath(prefill.path)
+        else:
+            prefill.discard()
+    fd, temp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+    return fd, 0, temp_name
 
 
 #: Test-only: seconds to pause halfway through writing (members written, no central directory yet),
@@ -503,11 +592,40 @@ def _name_bytes(member: str) -> tuple[bytes, int]:
     return encoded, 0 if encoded.isascii() else _FLAG_UTF8
 
 
-def _local_header(entry: _Entry, zip64: bool) -> bytes:
+def _local_header(entry: _Entry, zip64: bool, padding: bytes = b"") -> bytes:
     time_, date = _dos(entry.date_time)
-    return _local_bytes(
+    header = _local_bytes(
         entry.name, entry.flags, entry.method, time_, date, entry.crc, entry.compress_size, entry.file_size, zip64
     )
+    if not padding:
+        return header
+    # The extra field's length is the 16-bit word at offset 28; the padding follows what is there.
+    extra = struct.unpack_from("<H", header, 28)[0] + len(padding)
+    return header[:28] + struct.pack("<H", extra) + header[30:] + padding
+
+
+def _padding(slack: int, zip64: bool) -> bytes | None:
+    """A local extra field exactly ``slack`` bytes long (b"" for none), or None if no field can be:
+    the alignment field Android's zipalign pads with (ID 0xD935, a 16-bit alignment of 1 here,
+    then zeros), which every zip reader skips as an unknown extra."""
+    if slack == 0:
+        return b""
+    room = 0xFFFF - (_ZIP64_LOCAL.size if zip64 else 0)
+    if not _PADDING.size <= slack <= room:
+        return None
+    return _PADDING.pack(_PADDING_ID, slack - 4, 1) + bytes(slack - _PADDING.size)
+
+
+def _slot_padding(source: WheelArchive, member: str, pos: int, name: bytes, zip64: bool, compressed: int) -> bytes:
+    """The padding that makes a replaced member written at ``pos`` end exactly where its data ended
+    in the source, when ``pos`` is also where it started there: every member after it then keeps
+    its offset too (and, in a prefilled output, its bytes are already in place). b"" when the
+    member does not start at its old place or cannot fill it exactly (it grew, or shrank by more
+    than an extra field holds)."""
+    if pos != source.zipinfo(member).header_offset:
+        return b""
+    start, length = source.raw_span(member)
+    return _padding(start + length - pos - _local_length(name, zip64) - compressed, zip64) or b""
 
 
 def _local_bytes(
@@ -640,8 +758,10 @@ class _EarlyCopies:
                     claimed.append((member, source.raw_span(member)[0], pos + header, size))
                 pos += header + size
             elif isinstance(content, Deflated) and content.level == self._level:
-                compressed = sum(len(part.result()) for part in content.compressed())
-                pos += _local_length(_name_bytes(member)[0], _new_entry_zip64(len(content.data))) + compressed
+                compressed = content.compressed_size()
+                name, zip64 = _name_bytes(member)[0], _new_entry_zip64(len(content.data))
+                padding = _slot_padding(source, member, pos, name, zip64, compressed)
+                pos += _local_length(name, zip64) + len(padding) + compressed
             else:
                 break
         return claimed
@@ -765,6 +885,10 @@ class Deflated:
         self.level = level
         self._sums = sums
         self._parts = tuple(parts)
+
+    def compressed_size(self) -> int:
+        """Length of the compressed data (waits for the compression)."""
+        return sum(len(part.result()) for part in self.compressed())
 
     def compressed(self) -> tuple[Future[bytes], ...]:
         """The compressed stream in consecutive parts, each ready once the pool is done with it."""
@@ -910,11 +1034,15 @@ class _NewEntry:
         external_attr: int,
         create_system: int,
         date: Sequence[int],
+        slot: Callable[[int, bytes, bool], bytes] | None = None,
     ) -> None:
+        """``slot(pos, name, zip64)`` gives the padding of a member whose compressed size is known
+        before it is written (see ``_slot_padding``)."""
         name, utf8 = _name_bytes(member)
         self._out = out
         self._member = member
         self._zip64 = _new_entry_zip64(size_hint)
+        self._padding = b""
         self._entry = _Entry(
             name=name,
             flags=utf8,
@@ -930,8 +1058,10 @@ class _NewEntry:
 
         def start() -> None:
             self._entry.offset = out.pos
+            if slot is not None:
+                self._padding = slot(out.pos, name, self._zip64)
             entries.append(self._entry)
-            out.write(_local_header(self._entry, self._zip64))
+            out.write(_local_header(self._entry, self._zip64, self._padding))
 
         pipeline.then(start)
 
@@ -944,7 +1074,7 @@ class _NewEntry:
         if not self._zip64 and max(size, entry.compress_size) >= ZIP64_LIMIT:
             raise ValueError(f"{self._member!r} grew past 4 GiB while it was being written")
         entry.crc, entry.file_size = crc, size
-        self._out.patch(entry.offset, _local_header(entry, self._zip64))
+        self._out.patch(entry.offset, _local_header(entry, self._zip64, self._padding))
 
 
 def _queue_new(
@@ -1003,11 +1133,19 @@ def _queue_deflated(
     external_attr: int,
     create_system: int,
     date: Sequence[int],
+    source: WheelArchive | None = None,
 ) -> int:
-    """``_queue_new`` for a member compressed ahead; return its size."""
+    """``_queue_new`` for a member compressed ahead; return its size. A member of ``source`` that
+    starts at its old place is padded to fill it (``_slot_padding``)."""
     size = len(content.data)
     method = zipfile.ZIP_DEFLATED if content.level else zipfile.ZIP_STORED
-    entry = _NewEntry(pipeline, out, entries, member, size, method, external_attr, create_system, date)
+
+    def slot(pos: int, name: bytes, zip64: bool) -> bytes:
+        assert source is not None
+        return _slot_padding(source, member, pos, name, zip64, content.compressed_size())
+
+    padded = slot if source is not None and member in source.sizes else None
+    entry = _NewEntry(pipeline, out, entries, member, size, method, external_attr, create_system, date, padded)
     for part in content.compressed():
         pipeline.wait(part, entry.write)
     pipeline.then(lambda: entry.finish(content.crc(), size))
@@ -1073,32 +1211,33 @@ def _entry_record(entry: _Entry) -> bytes:
     )  # fmt: skip
 
 
-def _write_central_directory(out: _Output, entries: Sequence[_Entry | bytes]) -> None:
-    """``entries`` are records already built (members copied raw) or entries to build them from."""
+def _write_central_directory(out: _Output, entries: Sequence[_Entry | bytes]) -> tuple[int, bytes]:
+    """``entries`` are records already built (members copied raw) or entries to build them from.
+    Returns where the directory starts and the bytes written from there to the end of the file."""
     start = out.pos
-    out.write(b"".join(entry if isinstance(entry, bytes) else _entry_record(entry) for entry in entries))
-    size = out.pos - start
+    records = b"".join(entry if isinstance(entry, bytes) else _entry_record(entry) for entry in entries)
+    size = len(records)
     count = len(entries)
     many, big_size, big_start = count >= ZIP64_COUNT_LIMIT, size >= ZIP64_LIMIT, start >= ZIP64_LIMIT
+    zip64 = b""
     if many or big_size or big_start:
-        end64 = out.pos
-        out.write(
-            _END64.pack(b"PK\x06\x06", _END64.size - 12, 45, _UNIX, 45, 0, 0, count, count, size, start)
-        )
-        out.write(_LOCATOR64.pack(b"PK\x06\x07", 0, end64, 1))
+        end64 = start + size
+        zip64 = _END64.pack(b"PK\x06\x06", _END64.size - 12, 45, _UNIX, 45, 0, 0, count, count, size, start)
+        zip64 += _LOCATOR64.pack(b"PK\x06\x07", 0, end64, 1)
     entries16 = _SENTINEL16 if many else count
-    out.write(
-        _END.pack(
-            b"PK\x05\x06",
-            0,
-            0,
-            entries16,
-            entries16,
-            _SENTINEL32 if big_size else size,
-            _SENTINEL32 if big_start else start,
-            0,
-        )
+    end = _END.pack(
+        b"PK\x05\x06",
+        0,
+        0,
+        entries16,
+        entries16,
+        _SENTINEL32 if big_size else size,
+        _SENTINEL32 if big_start else start,
+        0,
     )
+    tail = records + zip64 + end
+    out.write(tail)
+    return start, tail
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -1,0 +1,86 @@
+"""Repair with the output prefilled while the wheel is analysed (``wheel.prefill``): the wheel it
+writes is the one written without, byte for byte, and a repair that fails leaves nothing behind,
+not even the output directory it made."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.fixtures.elf_project import ChainProject, build_gcc_wheel
+from wheelrepair import RepairOptions, repair_wheel
+from wheelrepair.errors import MissingDependency
+from wheelrepair.wheel import prefill as prefill_module
+from wheelrepair.wheel.prefill import Prefill
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> ChainProject:
+    return build_gcc_wheel(tmp_path_factory.mktemp("prefill"), name="pfdemo")
+
+
+def _started(monkeypatch: pytest.MonkeyPatch) -> list[Prefill]:
+    """Prefill every wheel, however small; the prefills started, in order."""
+    monkeypatch.setattr(prefill_module, "MIN_SIZE", 0)
+    started: list[Prefill] = []
+    start = Prefill.start.__func__  # type: ignore[attr-defined]
+
+    def recording(cls: type[Prefill], source_fd: int, size: int, directory: Path) -> Prefill | None:
+        prefill: Prefill | None = start(cls, source_fd, size, directory)
+        if prefill is not None:
+            started.append(prefill)
+        return prefill
+
+    monkeypatch.setattr(Prefill, "start", classmethod(recording))
+    return started
+
+
+def test_a_prefilled_repair_writes_the_same_wheel(
+    project: ChainProject, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    options = RepairOptions(lib_path=(str(project.libdir),))
+    plain = Path(repair_wheel(project.wheel, tmp_path / "plain", options)["output"])
+    started = _started(monkeypatch)
+    out_dir = tmp_path / "new" / "wheelhouse"  # made by the repair, before its analysis
+    prefilled = Path(repair_wheel(project.wheel, out_dir, options)["output"])
+    assert len(started) == 1 and started[0].path.parent.parent == out_dir
+    assert prefilled.read_bytes() == plain.read_bytes()
+    assert sorted(p.name for p in out_dir.iterdir()) == [plain.name]  # no staging left
+
+    # Repairing the repaired wheel changes nothing: the output is the prefill, a copy of the input.
+    again = Path(repair_wheel(prefilled, tmp_path / "again", options)["output"])
+    assert len(started) == 2
+    assert again.read_bytes() == prefilled.read_bytes()
+    assert sorted(p.name for p in again.parent.iterdir()) == [again.name]
+
+
+def test_a_failed_repair_removes_the_output_directory_it_made(
+    project: ChainProject, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started = _started(monkeypatch)
+    hidden = project.libdir.with_name("lib-hidden")
+    project.libdir.rename(hidden)
+    try:
+        with pytest.raises(MissingDependency):
+            repair_wheel(project.wheel, tmp_path / "made" / "for" / "it", RepairOptions())
+    finally:
+        hidden.rename(project.libdir)
+    assert len(started) == 1  # it was prefilled, then thrown away
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_failed_repair_keeps_an_output_directory_that_was_there(
+    project: ChainProject, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _started(monkeypatch)
+    (tmp_path / "wheelhouse").mkdir()
+    (tmp_path / "wheelhouse" / "other.whl").write_bytes(b"someone else's")
+    hidden = project.libdir.with_name("lib-hidden")
+    project.libdir.rename(hidden)
+    try:
+        with pytest.raises(MissingDependency):
+            repair_wheel(project.wheel, tmp_path / "wheelhouse", RepairOptions())
+    finally:
+        hidden.rename(project.libdir)
+    assert [p.name for p in (tmp_path / "wheelhouse").iterdir()] == ["other.whl"]
