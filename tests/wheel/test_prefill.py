@@ -228,3 +228,33 @@ def test_small_wheels_are_not_prefilled(source: Path, tmp_path: Path) -> None:
     with WheelArchive.open(source) as archive:
         assert archive.identity[2] < prefill_module.MIN_SIZE
         assert Prefill.start(archive.fileno(), archive.identity[2], tmp_path) is None
+
+
+def test_over_a_prefill_the_early_copies_start_where_the_output_first_moves(
+    source: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Large members still at their input offset are in place already; once the output moves (a
+    replacement that did not fit), the large members after that point are copied ahead."""
+    monkeypatch.setattr(prefill_module, "MIN_SIZE", 0)
+    larger = os.urandom(len(_table()))
+    plain = _write(source, tmp_path / "plain", larger, prefilled=False)
+    monkeypatch.setattr(writer_module, "_SPAN", 256 * 1024)  # every blob is "large"
+    placed: list[str] = []
+    place = writer_module._EarlyCopies.place
+
+    def place_after_the_walk(self: writer_module._EarlyCopies, member: str) -> int | None:
+        if not self.waiting:
+            self.claimed.wait()
+        where = place(self, member)
+        if where is not None:
+            placed.append(member)
+        return where
+
+    monkeypatch.setattr(writer_module._EarlyCopies, "place", place_after_the_walk)
+    copied = _copied(monkeypatch)
+    out = _write(source, tmp_path / "prefilled", larger, prefilled=True)
+    assert out.read_bytes() == plain.read_bytes()
+    # blob0-3 were in place; blob4 is where the writer found the output had moved: it copied that
+    # one itself while the walk claimed the rest.
+    assert placed == ["demo/blob5.bin", "demo/blob6.bin", "demo/blob7.bin"]
+    assert sum(copied) >= sum(len(_source_member(source, f"demo/blob{i}.bin")) for i in range(4, 8))
