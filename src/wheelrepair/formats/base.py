@@ -102,10 +102,11 @@ class SearchContext:
         return in_wheel(path)
 
     def lookup(
-        self, path: PurePosixPath, accept: Callable[[Binary], bool] = lambda b: True
+        self, path: PurePosixPath | str, accept: Callable[[Binary], bool] = lambda b: True
     ) -> Location | None:
-        """Return the binary at ``path`` (wheel or host) if it exists and ``accept`` says it is usable."""
-        text = os.path.normpath(str(path))
+        """Return the binary at ``path`` (wheel or host) if it exists and ``accept`` says it is usable;
+        ``path`` may be given as text (a resolver trying 1,000 directories saves building paths)."""
+        text = os.path.normpath(path if isinstance(path, str) else str(path))
         if text.startswith(_WHEEL_PREFIX):
             entry = self.wheel_files.get(text[len(_WHEEL_PREFIX) :])
             if entry is None:

@@ -264,52 +264,80 @@ class LinuxPlatform:
     def _reasons(
         self, policy: LinuxPolicy, binaries: Sequence[tuple[str, Binary]], own: frozenset[str]
     ) -> tuple[Reason, ...]:
-        allowed = policy.symbol_versions
-        provided = policy.libraries
         reasons: list[Reason] = []
-        forbidden = policy.forbidden_imports
         # Binaries of one wheel mostly need the same versions of the same libraries (torch's 136:
         # 665 (library, versions) pairs, 49 distinct): each distinct pair is judged once per policy.
         too_new: dict[tuple[str, frozenset[str]], str] = {}
+        tag, isa = policy.tag, self.check_isa
         for path, binary in binaries:
-            if self.check_isa and binary.isa_level and policy.arch == "x86_64":
+            key = (tag, isa, path, id(binary), own)
+            known = _REASONS.get(key)
+            if known is None or known[0] is not binary:
+                known = (binary, self._binary_reasons(policy, path, binary, own, too_new))
+                if len(_REASONS) >= _REASONS_MAX:
+                    _REASONS.clear()
+                _REASONS[key] = known
+            reasons.extend(known[1])
+        return tuple(reasons)
+
+    def _binary_reasons(
+        self,
+        policy: LinuxPolicy,
+        path: str,
+        binary: Binary,
+        own: frozenset[str],
+        too_new: dict[tuple[str, frozenset[str]], str],
+    ) -> tuple[Reason, ...]:
+        allowed = policy.symbol_versions
+        provided = policy.libraries
+        forbidden = policy.forbidden_imports
+        reasons: list[Reason] = []
+        if self.check_isa and binary.isa_level and policy.arch == "x86_64":
+            reasons.append(
+                Reason(
+                    path,
+                    f"{binary.isa_level} instructions (GNU_PROPERTY_X86_ISA_1_NEEDED); "
+                    "--disable-isa-ext-check ignores this",
+                )
+            )
+        pyfpe = sorted(binary.undefined_symbols.intersection(data.PYFPE_SYMBOLS))
+        if pyfpe:
+            reasons.append(
+                Reason(path, f"{', '.join(pyfpe)}, which Python 3 interpreters do not export (fpectl)")
+            )
+        for library in binary.needed:
+            names = forbidden.get(library)
+            hits = sorted(binary.undefined_symbols & names) if names else ()
+            if hits:
                 reasons.append(
                     Reason(
                         path,
-                        f"{binary.isa_level} instructions (GNU_PROPERTY_X86_ISA_1_NEEDED); "
-                        "--disable-isa-ext-check ignores this",
+                        f"black-listed symbols {', '.join(hits)} from {library}, "
+                        f"which {policy.base} systems do not all export",
                     )
                 )
-            pyfpe = sorted(binary.undefined_symbols.intersection(data.PYFPE_SYMBOLS))
-            if pyfpe:
-                reasons.append(
-                    Reason(path, f"{', '.join(pyfpe)}, which Python 3 interpreters do not export (fpectl)")
-                )
-            for library in binary.needed:
-                names = forbidden.get(library)
-                hits = sorted(binary.undefined_symbols & names) if names else ()
-                if hits:
-                    reasons.append(
-                        Reason(
-                            path,
-                            f"black-listed symbols {', '.join(hits)} from {library}, "
-                            f"which {policy.base} systems do not all export",
-                        )
-                    )
-            for library, versions in sorted(binary.symbol_versions.items()):
-                if is_loader(library):
-                    continue
-                key = (library, versions)
-                if key not in too_new:
-                    too_new[key] = _too_new(versions, allowed)
-                if too_new[key]:
-                    reasons.append(Reason(path, f"{too_new[key]} (from {library})"))
-            for name in binary.needed:
-                if name in provided or name in own or is_loader(name):
-                    continue
-                if self.provides(name, binary):
-                    reasons.append(Reason(path, f"{name}, which {policy.base} does not provide"))
+        for library, versions in sorted(binary.symbol_versions.items()):
+            if is_loader(library):
+                continue
+            key = (library, versions)
+            if key not in too_new:
+                too_new[key] = _too_new(versions, allowed)
+            if too_new[key]:
+                reasons.append(Reason(path, f"{too_new[key]} (from {library})"))
+        for name in binary.needed:
+            if name in provided or name in own or is_loader(name):
+                continue
+            if self.provides(name, binary):
+                reasons.append(Reason(path, f"{name}, which {policy.base} does not provide"))
         return tuple(reasons)
+
+
+#: What each binary fails of each policy, by (policy, ISA check, path, binary, the wheel's own
+#: names): a repair judges torch's 136 binaries against 7 policies for its input, again for its
+#: output (which holds the very Binary objects of every binary it did not edit) and again in the
+#: output's check. The entry keeps its binary, so an ``id`` reused by another is never mistaken.
+_REASONS: dict[tuple[str, bool, str, int, frozenset[str]], tuple[Binary, tuple[Reason, ...]]] = {}
+_REASONS_MAX = 100_000
 
 
 def _too_new(versions: frozenset[str], allowed: Mapping[str, Collection[str]]) -> str:

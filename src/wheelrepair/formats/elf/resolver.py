@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import posixpath
 from collections.abc import Callable, Iterator, Sequence
 from functools import lru_cache
 from pathlib import PurePosixPath
@@ -171,7 +172,7 @@ class ElfResolver:
                 continue
             seen.add(directory)
             searched.append(str(directory))
-            found = self.ctx.lookup(directory / name, accept)
+            found = self.ctx.lookup(posixpath.join(str(directory), name), accept)
             if found is not None:
                 return Resolution(found, tuple(searched))
         return Resolution(None, tuple(searched))
