@@ -10,9 +10,10 @@ file system.
 from __future__ import annotations
 
 import os
+import posixpath
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path, PurePosixPath
 from typing import ClassVar, Protocol, overload, runtime_checkable
 
@@ -64,6 +65,12 @@ class Loaded:
 
     path: PurePosixPath
     binary: Binary
+
+    @cached_property
+    def folder(self) -> str:
+        """The directory the image is in, as text: a resolver's cache key and ``$ORIGIN`` (a walk
+        asks it of every image on the chain for each of torch's 956 needed names)."""
+        return posixpath.dirname(str(self.path)) or "."
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import struct
 import zipfile
 import zlib
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, suppress
 from pathlib import Path
 from types import MappingProxyType, TracebackType
 from typing import IO, TYPE_CHECKING, cast
@@ -412,9 +412,16 @@ class WheelArchive:
         return infos
 
     def local_headers(self, members: Iterable[str]) -> list[LocalHeader]:
-        """What was learnt from the local headers of ``members`` that have been read (by ``head``
-        or ``raw_span``), for ``learn_local_headers`` in another process."""
+        """What was learnt from the local headers of ``members``, for ``learn_local_headers`` in
+        another process. Headers not read yet (sniffing skips empty members: torch has 98) are read
+        now, so the writer finds them all; one that does not check out is left for the reader that
+        needs it to report."""
         infos = self._infos
+        for member in members:
+            info = infos[member]
+            if info.data_offset < 0:
+                with suppress(InvalidWheel):
+                    self._read_local_header(info)
         return [(m, infos[m].data_offset, infos[m].local) for m in members if infos[m].data_offset >= 0]
 
     def learn_local_headers(self, headers: Iterable[LocalHeader]) -> None:

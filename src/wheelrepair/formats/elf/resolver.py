@@ -151,11 +151,11 @@ class ElfResolver:
         key = (
             name,
             arch,
-            requester.path.parent,
+            requester.folder,
             requester.binary.rpaths,
             requester.binary.runpaths,
             any(is_musl(item.binary) for item in chain),
-            tuple((item.path.parent, item.binary.rpaths, bool(item.binary.runpaths)) for item in chain[:-1]),
+            tuple((item.folder, item.binary.rpaths, bool(item.binary.runpaths)) for item in chain[:-1]),
         )
         cached = self._memo.get(key)
         if cached is None:
@@ -232,7 +232,7 @@ def _rooted(root: str, directory: str) -> PurePosixPath:
 def _expand(entry: str, loader: Loaded, musl: bool, platform: str | None) -> PurePosixPath | None:
     """Substitute the dynamic string tokens in one search path entry; None if unknowable."""
     arch = loader.binary.archs[0]
-    values = {"ORIGIN": str(loader.path.parent)}
+    values = {"ORIGIN": loader.folder}
     if not musl:
         triplet = MULTIARCH.get(arch)
         values["LIB"] = f"lib/{triplet}" if triplet else ("lib64" if arch in _64BIT else "lib")
