@@ -112,7 +112,13 @@ stderr = _Stream("stderr", stderr=True, highlight=False, soft_wrap=True)
 
 
 def print_json(document: Any) -> None:
-    sys.stdout.write(json.dumps(document, indent=2, sort_keys=False) + "\n")
+    """Indented for a terminal; on one line when piped, as ``gh`` does: the indenting encoder is
+    pure Python (15 ms for torch's 460 KB report, where the C encoder takes 4)."""
+    stream = sys.stdout
+    if stream is None:
+        return
+    indent = 2 if stream.isatty() else None
+    stream.write(json.dumps(document, indent=indent, sort_keys=False) + "\n")
 
 
 def size_text(size: int | None) -> str:

@@ -84,3 +84,33 @@ def test_names_print_as_themselves(project: ChainProject, tmp_path: Path) -> Non
         assert source in text, out
         (repaired,) = out_dir.glob("*.whl")
         assert f"-> {repaired}\n" in text, out
+
+
+def test_json_is_one_line_when_piped_and_indented_on_a_terminal(project: ChainProject) -> None:
+    import json
+    import pty
+
+    out, _, verdict = run("show", "--json", str(project.wheel))
+    assert verdict.endswith(" 0") and out.count("\n") == 1
+    piped = json.loads(out)
+    # On a terminal (a pseudo-terminal here) the same document, indented.
+    leader, follower = pty.openpty()
+    try:
+        child = subprocess.Popen([sys.executable, "-m", "wheelrepair", "show", "--json", str(project.wheel)],
+                                 stdout=follower, stderr=subprocess.DEVNULL)
+        os.close(follower)
+        chunks = []
+        while True:  # read as it comes: a terminal holds only a few KiB the reader has not taken
+            try:
+                chunk = os.read(leader, 1 << 16)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        returncode = child.wait()
+    finally:
+        os.close(leader)
+    text = b"".join(chunks).decode().replace("\r\n", "\n")
+    assert returncode == 0 and text.startswith('{\n  "wheel": ')
+    assert json.loads(text) == piped
