@@ -224,10 +224,17 @@ def test_a_discarded_prefill_removes_its_file(source: Path, tmp_path: Path, monk
     assert list(tmp_path.iterdir()) == [source.parent]
 
 
-def test_small_wheels_are_not_prefilled(source: Path, tmp_path: Path) -> None:
+def test_small_and_huge_wheels_are_not_prefilled(
+    source: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     with WheelArchive.open(source) as archive:
-        assert archive.identity[2] < prefill_module.MIN_SIZE
-        assert Prefill.start(archive.fileno(), archive.identity[2], tmp_path) is None
+        size = archive.identity[2]
+        assert size < prefill_module.MIN_SIZE
+        assert Prefill.start(archive.fileno(), size, tmp_path) is None
+        monkeypatch.setattr(prefill_module, "MIN_SIZE", 0)
+        monkeypatch.setattr(prefill_module, "MAX_SIZE", size - 1)
+        assert Prefill.start(archive.fileno(), size, tmp_path) is None
+    assert list(tmp_path.iterdir()) == [source.parent]
 
 
 def test_over_a_prefill_the_early_copies_start_where_the_output_first_moves(

@@ -692,11 +692,11 @@ class _EarlyOutput:
     here goes again, the output directory too when this created it."""
 
     def __init__(self, out_dir: Path, archive: WheelArchive, start: bool) -> None:
-        from ..wheel.prefill import MIN_SIZE
+        from ..wheel import prefill
 
         self._out_dir = out_dir
         self._archive = archive
-        self._wanted = start and archive.identity[2] >= MIN_SIZE
+        self._wanted = start and prefill.MIN_SIZE <= archive.identity[2] <= prefill.MAX_SIZE
         self._created: list[Path] = []
         self._staging: Path | None = None
         self._prefill: Prefill | None = None
