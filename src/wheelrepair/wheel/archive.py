@@ -211,6 +211,11 @@ class WheelArchive:
         return MappingProxyType({name: info.file_size for name, info in self._infos.items()})
 
     @functools.cached_property
+    def compressed_sizes(self) -> Mapping[str, int]:
+        """Compressed size of every member, by name (the writer looks for its largest)."""
+        return MappingProxyType({name: info.compress_size for name, info in self._infos.items()})
+
+    @functools.cached_property
     def total_size(self) -> int:
         """Uncompressed size of all members together."""
         return sum(self.sizes.values())

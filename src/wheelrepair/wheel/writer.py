@@ -708,7 +708,10 @@ class _EarlyCopies:
         self._replace = replace
         self._level = level
         #: The members whose data this copies ahead (if the walk reaches them first).
-        self.large = frozenset(m for m in members if m not in replace and source.zipinfo(m).compress_size >= _SPAN)
+        listed = set(members)
+        self.large = frozenset(
+            m for m, size in source.compressed_sizes.items() if size >= _SPAN and m in listed and m not in replace
+        )
         self._lock = threading.Lock()
         self._placed: dict[str, int] = {}
         self._passed = False
