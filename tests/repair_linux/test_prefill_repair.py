@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.fixtures.elf_project import ChainProject, build_gcc_wheel
+from tests.fixtures.pypi import local_torch_wheel
 from wheelrepair import RepairOptions, repair_wheel
 from wheelrepair.errors import MissingDependency
 from wheelrepair.wheel import prefill as prefill_module
@@ -84,3 +85,31 @@ def test_a_failed_repair_keeps_an_output_directory_that_was_there(
     finally:
         hidden.rename(project.libdir)
     assert [p.name for p in (tmp_path / "wheelhouse").iterdir()] == ["other.whl"]
+
+
+def test_torch_repair_over_its_prefill_keeps_every_offset(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """torch's one edited binary (torch/bin/test_shim, its build-machine RUNPATH removed) comes out
+    smaller: padded, it leaves all 12,000 members after it where they were, so the prefilled output
+    is the input's bytes but for that member and the metadata; the same wheel as without a prefill."""
+    import zipfile
+
+    torch = local_torch_wheel()
+    if torch is None:
+        pytest.skip("no local torch wheel in /opt/wheels")
+    assert prefill_module.MIN_SIZE <= torch.stat().st_size <= prefill_module.MAX_SIZE
+    started = _started(monkeypatch)
+    prefilled = Path(repair_wheel(torch, tmp_path / "prefilled", RepairOptions())["output"])
+    assert len(started) == 1
+    monkeypatch.setattr(prefill_module, "MAX_SIZE", 0)
+    plain = Path(repair_wheel(torch, tmp_path / "plain", RepairOptions())["output"])
+    assert len(started) == 1
+    assert prefilled.read_bytes() == plain.read_bytes()
+    with zipfile.ZipFile(torch) as before, zipfile.ZipFile(prefilled) as after:
+        old = {i.filename: i for i in before.infolist()}
+        new = {i.filename: i for i in after.infolist()}
+        changed = sorted(m for m in old if (old[m].CRC, old[m].header_offset) != (new[m].CRC, new[m].header_offset))
+    dist = next(m.split("/")[0] for m in old if m.endswith(".dist-info/RECORD"))
+    # The dist-info's last members follow WHEEL, which is rewritten and moves to the end.
+    assert [m for m in changed if not m.startswith(f"{dist}/")] == ["torch/bin/test_shim"]
+    assert {f"{dist}/RECORD", f"{dist}/WHEEL"} <= set(changed)
+    assert new["torch/bin/test_shim"].header_offset == old["torch/bin/test_shim"].header_offset
