@@ -113,3 +113,35 @@ def test_torch_repair_over_its_prefill_keeps_every_offset(tmp_path: Path, monkey
     assert [m for m in changed if not m.startswith(f"{dist}/")] == ["torch/bin/test_shim"]
     assert {f"{dist}/RECORD", f"{dist}/WHEEL"} <= set(changed)
     assert new["torch/bin/test_shim"].header_offset == old["torch/bin/test_shim"].header_offset
+
+
+def test_an_empty_member_with_a_broken_local_header_fails_the_repair_not_the_show(
+    project: ChainProject, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The scan's workers read the local headers sniffing skips (empty members) for the writer; one
+    that does not match the central directory is left for the writer to report, in one line, as
+    before: ``show`` never reads it, ``repair`` refuses the wheel and writes nothing."""
+    import zipfile
+
+    from tests.fixtures.wheels import make_wheel
+    from wheelrepair import inspect_wheel
+    from wheelrepair.core import scan
+    from wheelrepair.errors import InvalidWheel
+
+    with zipfile.ZipFile(project.wheel) as zf:
+        files = {i.filename: zf.read(i) for i in zf.infolist() if ".dist-info/" not in i.filename}
+    files["pfdemo/py.typed"] = b""
+    wheel = make_wheel(tmp_path / "dist", files, name="pfdemo")
+    data = bytearray(wheel.read_bytes())
+    with zipfile.ZipFile(wheel) as zf:
+        offset = zf.getinfo("pfdemo/py.typed").header_offset
+    assert data[offset + 30 : offset + 37] == b"pfdemo/"
+    data[offset + 30] = ord("P")  # the local header's name no longer matches the central directory's
+    wheel.write_bytes(bytes(data))
+
+    monkeypatch.setattr(scan, "_PARALLEL_BYTES", 0)  # forked workers, as for a large wheel
+    shown = inspect_wheel(wheel)
+    assert shown["wheel"] == wheel.name
+    with pytest.raises(InvalidWheel, match="local header of 'pfdemo/py.typed' does not match"):
+        repair_wheel(wheel, tmp_path / "out", RepairOptions(lib_path=(str(project.libdir),)))
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())

@@ -1,4 +1,5 @@
-"""Builders for wheels no build backend would write: the hostile and broken inputs of the archive tests."""
+"""Builders for wheels no build backend would write (the hostile and broken inputs of the archive
+tests), and a probe of the writer's early copies."""
 
 from __future__ import annotations
 
@@ -8,6 +9,10 @@ import zipfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Union
+
+import pytest
+
+from wheelrepair.wheel import writer as writer_module
 
 Entry = tuple[Union[zipfile.ZipInfo, str], bytes]
 
@@ -61,3 +66,22 @@ def _named(name: str) -> zipfile.ZipInfo:
     info.compress_type = zipfile.ZIP_DEFLATED
     info.external_attr = (0o40775 << 16 | 0x10) if name.endswith("/") else 0o600 << 16
     return info
+
+
+def record_early_copies(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The members whose data the writer finds already copied to their place by ``_EarlyCopies``,
+    in the order it reaches them. The writer asks only once the walk has claimed what it will (the
+    walk is started, unless it still waits for the output to move), so the answer is certain."""
+    placed: list[str] = []
+    place = writer_module._EarlyCopies.place
+
+    def place_after_the_walk(self: writer_module._EarlyCopies, member: str) -> int | None:
+        if not self.waiting:
+            self.claimed.wait()
+        where = place(self, member)
+        if where is not None:
+            placed.append(member)
+        return where
+
+    monkeypatch.setattr(writer_module._EarlyCopies, "place", place_after_the_walk)
+    return placed

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from tests.fixtures.venv import fresh_venv, uv_install
-from tests.wheel.helpers import WHEEL_TEXT, record_line_hash
+from tests.wheel.helpers import WHEEL_TEXT, record_early_copies, record_line_hash
 from wheelrepair.wheel import prefill as prefill_module
 from wheelrepair.wheel import writer as writer_module
 from wheelrepair.wheel.archive import WheelArchive
@@ -246,18 +246,7 @@ def test_over_a_prefill_the_early_copies_start_where_the_output_first_moves(
     larger = os.urandom(len(_table()))
     plain = _write(source, tmp_path / "plain", larger, prefilled=False)
     monkeypatch.setattr(writer_module, "_SPAN", 256 * 1024)  # every blob is "large"
-    placed: list[str] = []
-    place = writer_module._EarlyCopies.place
-
-    def place_after_the_walk(self: writer_module._EarlyCopies, member: str) -> int | None:
-        if not self.waiting:
-            self.claimed.wait()
-        where = place(self, member)
-        if where is not None:
-            placed.append(member)
-        return where
-
-    monkeypatch.setattr(writer_module._EarlyCopies, "place", place_after_the_walk)
+    placed = record_early_copies(monkeypatch)
     copied = _copied(monkeypatch)
     out = _write(source, tmp_path / "prefilled", larger, prefilled=True)
     assert out.read_bytes() == plain.read_bytes()

@@ -19,7 +19,7 @@ import pytest
 
 from tests.fixtures.pypi import fetch_wheel, local_torch_wheel
 from tests.fixtures.venv import fresh_venv, uv_install
-from tests.wheel.helpers import zip_wheel
+from tests.wheel.helpers import record_early_copies, zip_wheel
 from wheelrepair.errors import OutputError, UsageError
 from wheelrepair.wheel import writer as writer_module
 from wheelrepair.wheel.archive import WheelArchive
@@ -480,17 +480,7 @@ def test_members_copied_ahead_and_in_spans_give_the_same_wheel(
     # compressed ahead, whose size the walk waits for) are copied ahead, the rest in spans of two
     # blobs or so. The writer waits for the walk's claims, so which ones is certain.
     monkeypatch.setattr(writer_module, "_SPAN", 256 * 1024)
-    placed = []
-    place = writer_module._EarlyCopies.place
-
-    def place_after_the_walk(self: writer_module._EarlyCopies, member: str) -> int | None:
-        self.claimed.wait()
-        where = place(self, member)
-        if where is not None:
-            placed.append(member)
-        return where
-
-    monkeypatch.setattr(writer_module._EarlyCopies, "place", place_after_the_walk)
+    placed = record_early_copies(monkeypatch)
     out = write(tmp_path / "ahead")
     assert out.read_bytes() == plain.read_bytes()
     expected = [m for m in contents if m.startswith("demo/blob") and m != "demo/blob11.bin"]

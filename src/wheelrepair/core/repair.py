@@ -654,12 +654,10 @@ def _copy_atomically(archive: WheelArchive, dest: Path, prefill: Prefill | None 
     """Copy the open input (not whatever its path names now) to ``dest`` through a temporary file
     of its own, so concurrent runs never write into the same file; ``prefill`` is that copy begun."""
     size = archive.identity[2]
-    fd, offset, temp = -1, 0, ""
-    if prefill is not None:
-        fd, offset = prefill.take()
-        temp = os.fspath(prefill.path)
-    if fd < 0:
-        fd, offset = -1, 0
+    fd, offset = prefill.take() if prefill is not None else (-1, 0)
+    if prefill is not None and fd >= 0:
+        temp = os.fspath(prefill.path)  # the input's first ``offset`` bytes are there already
+    else:
         fd, temp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
     try:
         while offset < size:
