@@ -172,24 +172,137 @@ def _source_member(wheel: Path, member: str) -> bytes:
         return zf.read(member)
 
 
-def test_a_prefill_that_stopped_early_is_completed_by_the_writer(
+@pytest.fixture(params=["direct", "kernel"])
+def copy_mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """How the prefill copies: through a buffer to an ``O_DIRECT`` descriptor, or by kernel copy
+    (what it falls back to where the file system has no direct I/O)."""
+    if request.param == "kernel":
+        monkeypatch.setattr(prefill_module._DirectWriter, "open", classmethod(lambda cls, path: None))
+    return str(request.param)
+
+
+def _on_prefill_thread(monkeypatch: pytest.MonkeyPatch, name: str, replacement: Any) -> list[int]:
+    """Replace ``os.<name>`` for the prefill's thread only (the writer's own calls go through);
+    ``replacement(real, calls, *args)`` decides. Returns the list of the thread's calls."""
+    real = getattr(os, name)
+    calls: list[int] = []
+
+    def patched(*args: Any) -> Any:
+        if threading.current_thread().name != "wheelrepair-prefill":
+            return real(*args)
+        calls.append(len(calls))
+        return replacement(real, calls, *args)
+
+    monkeypatch.setattr(prefill_module.os, name, patched)
+    return calls
+
+
+def _direct_io_here(directory: Path) -> bool:
+    probe = directory / "direct-probe"
+    probe.touch()
+    try:
+        os.close(os.open(probe, os.O_WRONLY | getattr(os, "O_DIRECT", 0)))
+    except OSError:
+        return False
+    finally:
+        probe.unlink()
+    return hasattr(os, "O_DIRECT")
+
+
+def _prefilled_bytes(source: Path, directory: Path) -> bytes:
+    """What a prefill in ``directory`` holds once done: the leading bytes it says are the input's."""
+    with WheelArchive.open(source) as archive:
+        prefill = Prefill.start(archive.fileno(), archive.identity[2], directory)
+        assert prefill is not None
+        prefill.stopped.wait()
+        fd, copied = prefill.take()
+    assert fd >= 0
+    try:
+        return os.pread(fd, copied + 1, 0)
+    finally:
+        os.close(fd)
+
+
+def test_the_prefill_holds_the_input_bytes_for_bytes(
+    copy_mode: str, source: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Several steps and a last partial block (the wheel is no multiple of the direct block size);
+    ``+ 1`` in the read shows nothing stands past the input's end."""
+    monkeypatch.setattr(prefill_module, "MIN_SIZE", 0)
+    monkeypatch.setattr(prefill_module, "_STEP", 256 * 1024)
+    assert source.stat().st_size % prefill_module._ALIGN
+    kernel = _on_prefill_thread(monkeypatch, "copy_file_range", lambda real, calls, *a: real(*a))
+    out = tmp_path / "out"
+    out.mkdir()
+    assert _prefilled_bytes(source, out) == source.read_bytes()
+    assert bool(kernel) == (copy_mode == "kernel")
+
+
+def test_the_prefill_copies_direct_where_the_file_system_allows(
     source: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No kernel copy, so no page cache to fill (see ``prefill``'s docstring): each step is one read
+    into the same buffer and one direct write of whole blocks, the last partial block aside."""
+    if not _direct_io_here(tmp_path):
+        pytest.skip("this file system has no direct I/O")
+    monkeypatch.setattr(prefill_module, "MIN_SIZE", 0)
+    monkeypatch.setattr(prefill_module, "_STEP", 256 * 1024)
+    kernel = _on_prefill_thread(monkeypatch, "copy_file_range", lambda real, calls, *a: real(*a))
+    reads = _on_prefill_thread(monkeypatch, "preadv", lambda real, calls, *a: real(*a))
+    writes = _on_prefill_thread(monkeypatch, "pwritev", lambda real, calls, *a: real(*a))
+    out = tmp_path / "out"
+    out.mkdir()
+    assert _prefilled_bytes(source, out) == source.read_bytes()
+    steps = -(-source.stat().st_size // (256 * 1024))
+    assert (len(kernel), len(reads), len(writes)) == (0, steps, steps)
+
+
+@pytest.mark.parametrize("fault", ["short read", "refused write"])
+def test_a_direct_copy_that_cannot_go_on_is_finished_by_kernel_copies(
+    fault: str, source: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read that stops off a block boundary (its tail goes through the page cache) or a device
+    that refuses a direct write (EINVAL): the rest is copied the kernel's way, to the same bytes."""
+    if not _direct_io_here(tmp_path):
+        pytest.skip("this file system has no direct I/O")
+    monkeypatch.setattr(prefill_module, "MIN_SIZE", 0)
+    monkeypatch.setattr(prefill_module, "_STEP", 256 * 1024)
+    if fault == "short read":
+
+        def short_second(real: Any, calls: list[int], fd: int, buffers: list[memoryview], offset: int) -> int:
+            if len(calls) == 2:
+                return int(real(fd, [buffers[0][:1000]], offset))
+            return int(real(fd, buffers, offset))
+
+        _on_prefill_thread(monkeypatch, "preadv", short_second)
+    else:
+
+        def refuses_second(real: Any, calls: list[int], *args: Any) -> int:
+            if len(calls) == 2:
+                raise OSError(22, "Invalid argument")
+            return int(real(*args))
+
+        _on_prefill_thread(monkeypatch, "pwritev", refuses_second)
+    kernel = _on_prefill_thread(monkeypatch, "copy_file_range", lambda real, calls, *a: real(*a))
+    out = tmp_path / "out"
+    out.mkdir()
+    assert _prefilled_bytes(source, out) == source.read_bytes()
+    assert kernel
+
+
+def test_a_prefill_that_stopped_early_is_completed_by_the_writer(
+    copy_mode: str, source: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The copy stops where the input ended (it shrank) or where it was told to: the writer must
     write everything past that point, whatever the layout."""
     monkeypatch.setattr(prefill_module, "MIN_SIZE", 0)
     monkeypatch.setattr(prefill_module, "_STEP", 256 * 1024)
     plain = _write(source, tmp_path / "plain", _table(), prefilled=False)
-    calls = []
-    real = os.copy_file_range
 
-    def ends_after_three(src: int, dst: int, count: int, offset_src: int, offset_dst: int) -> int:
-        if threading.current_thread().name != "wheelrepair-prefill":
-            return real(src, dst, count, offset_src, offset_dst)  # the writer's own copies
-        calls.append(count)
-        return 0 if len(calls) > 3 else real(src, dst, count, offset_src, offset_dst)
+    def ends_after_three(real: Any, calls: list[int], *args: Any) -> int:
+        return 0 if len(calls) > 3 else int(real(*args))
 
-    monkeypatch.setattr(prefill_module.os, "copy_file_range", ends_after_three)
+    calls = _on_prefill_thread(monkeypatch, "preadv" if copy_mode == "direct" else "copy_file_range", ends_after_three)
     copied = _copied(monkeypatch)
     out = _write(source, tmp_path / "prefilled", _table(), prefilled=True)
     monkeypatch.undo()
@@ -199,15 +312,15 @@ def test_a_prefill_that_stopped_early_is_completed_by_the_writer(
 
 
 def test_a_failed_prefill_leaves_no_file_and_the_writer_starts_afresh(
-    source: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    copy_mode: str, source: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(prefill_module, "MIN_SIZE", 0)
     plain = _write(source, tmp_path / "plain", _table(), prefilled=False)
 
-    def refuses(*args: int) -> int:
-        raise OSError(18, "Invalid cross-device link")
+    def refuses(real: Any, calls: list[int], *args: Any) -> int:
+        raise OSError(28, "No space left on device") if copy_mode == "direct" else OSError(18, "Invalid cross-device link")
 
-    monkeypatch.setattr(prefill_module.os, "copy_file_range", refuses)
+    _on_prefill_thread(monkeypatch, "pwritev" if copy_mode == "direct" else "copy_file_range", refuses)
     out_dir = tmp_path / "failed"
     out = _write(source, out_dir, _table(), prefilled=True)
     assert out.read_bytes() == plain.read_bytes()

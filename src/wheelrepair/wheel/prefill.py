@@ -1,19 +1,28 @@
 """A copy of the input wheel made in the output directory while the wheel is being analysed.
 
-The scan keeps both cores busy inflating binaries, but the kernel copy of a wheel's bytes and
-their flush to disk cost almost no CPU there, so they are done in the meantime, in the place the
-output will be written. The writer then adopts the file: every unchanged member whose place in the
-output is its place in the input is already there, and only what differs is written over it (torch:
-0.2 s of copying and flushing 190 MB leave the time a repair takes after its analysis).
+The scan keeps both cores busy inflating binaries, so the copy is made in the meantime, on a thread
+that spends its time in system calls (no GIL), in the place the output will be written. The writer
+then adopts the file: every unchanged member whose place in the output is its place in the input is
+already there, and only what differs is written over it (torch: 0.2 s of copying and flushing 190 MB
+leave the time a repair takes after its analysis).
 
-Best effort and Linux only (``os.copy_file_range``): any failure just leaves the writer to do it
-all, as without a prefill. The copy is made at the input's own offsets, so it holds exactly the
-input's bytes up to ``Prefill.take``'s answer.
+The bytes go through one reused buffer to the disk directly (``O_DIRECT``), not through the page
+cache. A kernel copy (``os.copy_file_range``) looks free but is not: it fills 190 MB of new page
+cache, and on this 2-core VM that cost 0.30-0.55 s of system CPU for torch's wheel (0.06 s into
+pages just freed), taken from the scan's workers. Read into a buffer and written direct, it costs
+0.04-0.05 s of CPU, and its data is on the disk when the copy ends. Where the file system refuses
+``O_DIRECT`` (or the platform has none) the kernel copy is used instead.
+
+Best effort and Linux only: any failure just leaves the writer to do it all, as without a prefill.
+The copy is made at the input's own offsets, so it holds exactly the input's bytes up to
+``Prefill.take``'s answer.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import mmap
 import os
 import tempfile
 import threading
@@ -28,8 +37,12 @@ MIN_SIZE = 16 << 20
 #: Measured on a 4.3 GB wheel whose edited extension grew: 0.9 s slower with a prefill (three runs
 #: each, alternated), and no faster when it only needed a new tag.
 MAX_SIZE = 1 << 30
-#: The copy stops within this many bytes once the writer takes the file over.
-_STEP = 16 << 20
+#: The copy stops within this many bytes once the writer takes the file over; also the size of
+#: the buffer a direct copy goes through (fresh memory costs here too: it is reused, and small).
+_STEP = 4 << 20
+#: What direct I/O needs offsets and lengths to be multiples of (the largest logical block size
+#: in use; 512-byte devices accept it too).
+_ALIGN = 4096
 
 
 class Prefill:
@@ -85,25 +98,44 @@ class Prefill:
         self._close_and_remove()
 
     def _run(self) -> None:
+        try:
+            complete = self._copy()
+        except OSError:
+            # Not supported between these file systems, out of space, ...: no prefill.
+            self._close_and_remove()
+            return
+        finally:
+            # Also on an unforeseen error: ``take`` waits for it, and what was copied stands.
+            self.stopped.set()
+        if complete:
+            # The flush the final fsync would otherwise wait for, while the analysis goes on.
+            with contextlib.suppress(OSError):
+                os.fdatasync(self._fd)
+
+    def _copy(self) -> bool:
+        """Copy until done, stopped or the input ends early; True if all of it was copied."""
         offset, fd = 0, self._fd
+        direct = _DirectWriter.open(self.path)
         try:
             while offset < self._size and not self._stop.is_set():
-                copied = os.copy_file_range(self._source_fd, fd, min(_STEP, self._size - offset), offset, offset)
+                count = min(_STEP, self._size - offset)
+                refused = direct is None
+                if direct is not None:
+                    copied = direct.copy(self._source_fd, fd, count, offset)
+                    if direct.failed:
+                        refused = copied == 0
+                        direct.close()
+                        direct = None
+                if refused:
+                    copied = os.copy_file_range(self._source_fd, fd, count, offset, offset)
                 if copied == 0:
                     break  # the input is shorter than it was: the writer finds out on its own
                 offset += copied
                 self._copied = offset
-        except OSError:
-            # Not supported between these file systems, out of space, ...: no prefill.
-            self._close_and_remove()
-            self.stopped.set()
-            return
-        complete = offset >= self._size
-        self.stopped.set()
-        if complete:
-            # The flush the final fsync would otherwise wait for, while the analysis goes on.
-            with contextlib.suppress(OSError):
-                os.fdatasync(fd)
+        finally:
+            if direct is not None:
+                direct.close()
+        return offset >= self._size
 
     def _close_and_remove(self) -> None:
         fd, self._fd = self._fd, -1
@@ -112,3 +144,50 @@ class Prefill:
                 os.close(fd)
         with contextlib.suppress(OSError):
             os.unlink(self.path)
+
+
+class _DirectWriter:
+    """Copies through one buffer to a second descriptor of the file opened with ``O_DIRECT``.
+    Whole blocks go direct; a last partial block (the end of the wheel, or a short read) goes
+    through the page cache on the main descriptor, after which this writer is spent (``failed``),
+    as it is when the device refuses a direct write: the caller goes on with kernel copies."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._buffer = mmap.mmap(-1, _STEP)
+        self.failed = False
+
+    @classmethod
+    def open(cls, path: Path) -> _DirectWriter | None:
+        flag = getattr(os, "O_DIRECT", 0)
+        if not flag:
+            return None
+        try:
+            return cls(os.open(path, os.O_WRONLY | flag))
+        except OSError:
+            return None  # a file system without direct I/O (EINVAL)
+
+    def copy(self, source_fd: int, fd: int, count: int, offset: int) -> int:
+        """Copy up to ``count`` bytes at ``offset``; how many were copied (0 once ``failed``)."""
+        view = memoryview(self._buffer)
+        read = os.preadv(source_fd, [view[:count]], offset)
+        whole = read - read % _ALIGN
+        if whole:
+            try:
+                os.pwritev(self._fd, [view[:whole]], offset)
+            except OSError as err:
+                if err.errno != errno.EINVAL:
+                    raise
+                self.failed = True  # an alignment this device will not take
+                return 0
+        if whole < read:
+            os.pwrite(fd, view[whole:read], offset + whole)
+            self.failed = True
+        return read
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            os.close(self._fd)
+        # A view may still be held by an error's traceback: the mapping then goes with it.
+        with contextlib.suppress(BufferError):
+            self._buffer.close()
