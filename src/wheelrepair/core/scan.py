@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import sys
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, cast
@@ -90,6 +90,9 @@ class ScanInProgress:
         self._fmt = wheel_format(archive.metadata.platform_tags, [])
         self._done: tuple[str | None, list[ScannedBinary]] | None = None
         self._parallel: _ParallelScan | None = None
+        #: Called with the members of each share whose local headers the parent has just learnt
+        #: from a worker, while the others still run (``repair`` builds its copy records there).
+        self.on_headers: Callable[[Sequence[str]], None] | None = None
         workers = min(os.cpu_count() or 1, _MAX_WORKERS)
         total = archive.total_size
         if self._fmt is not None and workers >= 2 and total >= _PARALLEL_BYTES:
@@ -104,7 +107,7 @@ class ScanInProgress:
         archive, fmt = self.archive, self._fmt
         if self._parallel is not None:
             try:
-                return fmt, self._parallel.collect()
+                return fmt, self._parallel.collect(self.on_headers)
             finally:
                 self.close()
         if self._verify:
@@ -194,7 +197,7 @@ class _ParallelScan:
         finally:
             _inherited = None
 
-    def collect(self) -> list[ScannedBinary]:
+    def collect(self, on_headers: Callable[[Sequence[str]], None] | None = None) -> list[ScannedBinary]:
         archive, sizes = self._archive, self._sizes
         by_member: dict[str, ScannedBinary] = {}
         # Only now, once the workers are forked: a progress display runs a thread of its own.
@@ -203,6 +206,8 @@ class _ParallelScan:
                 scanned, headers = future.result()
                 by_member.update((item.member, item) for item in scanned)
                 archive.learn_local_headers(headers)
+                if on_headers is not None:
+                    on_headers([member for member, _, _ in headers])
                 advance(sum(sizes[m] for m in share))
         return [by_member[m] for m in archive.members if m in by_member]
 
