@@ -21,6 +21,8 @@ class GlobSet:
         """True if a pattern matches ``name`` (as written, e.g. ``@rpath/libfoo.dylib``), its leaf
         name (``libfoo.dylib``), or the resolved ``path``. Matching is case-insensitive for names
         because Windows DLL names are."""
+        if not self.patterns:
+            return False  # the usual case, asked for every dependency of every binary
         candidates = {name, posixpath.basename(name), name.lower(), posixpath.basename(name).lower()}
         if path:
             candidates.add(path)

@@ -37,7 +37,7 @@ from ..errors import (
     WheelRepairError,
     malformed_binary,
 )
-from ..formats import backend_named
+from ..formats import backend_named, preload_editing
 from ..formats.base import Backend, ByteSource, Resolver, SearchContext
 from ..model import INCLUDED, Action, Binary, Dependency, DependencyGraph, RepairPlan, Verdict
 from ..options import RepairOptions
@@ -332,7 +332,7 @@ def repair(path: Path, out_dir: Path, options: RepairOptions, scanning: ScanInPr
     """Repair the wheel at ``path``; ``scanning`` is its scan if it was started already, on the
     archive it holds (which the caller closes)."""
     # The writing side is imported here: `show` and `check` never need it (~15 ms of every start).
-    from ..wheel.writer import CopyRecords, DeflateAhead, sync_dir, sync_file, write_wheel
+    from ..wheel.writer import DeflateAhead, sync_dir, sync_file, write_wheel
     from .apply import apply_plan
     from .naming import HashAhead, memoized_sha256
     from .owners import prefetch as owners_prefetch
@@ -344,9 +344,8 @@ def repair(path: Path, out_dir: Path, options: RepairOptions, scanning: ScanInPr
 
     opened = contextlib.nullcontext(scanning.archive) if scanning is not None else WheelArchive.open(path)
     with opened as archive, HashAhead() as hashing, _EarlyOutput(out_dir, archive, scanning is not None) as early:
-        copies = CopyRecords(archive)
         if scanning is not None:
-            scanning.on_headers = copies.add
+            preload_editing(scanning.format)
         analysis = analyze(archive, options, seen_host=hashing.start, scanning=scanning)
         name = archive.metadata.filename
         if analysis.format is None or not analysis.scanned:
@@ -492,7 +491,6 @@ def repair(path: Path, out_dir: Path, options: RepairOptions, scanning: ScanInPr
                         remove=removed,
                         sync=False,
                         prefill=early.take_prefill(),
-                        copies=copies,
                     )
                     # The output reaches the disk while it is checked, and before it gets its final
                     # name (prefilled, only what differs from the input is left to flush).

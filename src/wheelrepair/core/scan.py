@@ -7,8 +7,9 @@ from __future__ import annotations
 import os
 import sys
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, cast
 
@@ -55,8 +56,10 @@ class ScannedBinary:
     binary: Binary
     size: int
 
-    @property
+    @cached_property
     def location(self) -> PurePosixPath:
+        # Asked once per binary by each walk of the graph and each report: a path object each time
+        # was 408 of them for torch's output check alone.
         return WHEEL_ROOT / (self.installed or self.member)
 
 
@@ -90,13 +93,15 @@ class ScanInProgress:
         self._fmt = wheel_format(archive.metadata.platform_tags, [])
         self._done: tuple[str | None, list[ScannedBinary]] | None = None
         self._parallel: _ParallelScan | None = None
-        #: Called with the members of each share whose local headers the parent has just learnt
-        #: from a worker, while the others still run (``repair`` builds its copy records there).
-        self.on_headers: Callable[[Sequence[str]], None] | None = None
         workers = min(os.cpu_count() or 1, _MAX_WORKERS)
         total = archive.total_size
         if self._fmt is not None and workers >= 2 and total >= _PARALLEL_BYTES:
             self._parallel = _ParallelScan(archive, self._fmt, workers, verify)
+
+    @property
+    def format(self) -> str | None:
+        """The binary format the wheel's tags say (None until the scan finds out, if they do not)."""
+        return self._fmt
 
     def result(self) -> tuple[str | None, list[ScannedBinary]]:
         if self._done is None:
@@ -107,7 +112,7 @@ class ScanInProgress:
         archive, fmt = self.archive, self._fmt
         if self._parallel is not None:
             try:
-                return fmt, self._parallel.collect(self.on_headers)
+                return fmt, self._parallel.collect()
             finally:
                 self.close()
         if self._verify:
@@ -197,7 +202,7 @@ class _ParallelScan:
         finally:
             _inherited = None
 
-    def collect(self, on_headers: Callable[[Sequence[str]], None] | None = None) -> list[ScannedBinary]:
+    def collect(self) -> list[ScannedBinary]:
         archive, sizes = self._archive, self._sizes
         by_member: dict[str, ScannedBinary] = {}
         # Only now, once the workers are forked: a progress display runs a thread of its own.
@@ -206,8 +211,6 @@ class _ParallelScan:
                 scanned, headers = future.result()
                 by_member.update((item.member, item) for item in scanned)
                 archive.learn_local_headers(headers)
-                if on_headers is not None:
-                    on_headers([member for member, _, _ in headers])
                 advance(sum(sizes[m] for m in share))
         return [by_member[m] for m in archive.members if m in by_member]
 

@@ -48,7 +48,6 @@ from wheelrepair.wheel import compression
 from wheelrepair.wheel.archive import CHUNK_SIZE, WheelArchive, parent_dirs, unsafe_member_name
 from wheelrepair.wheel.metadata import SIGNATURE_FILES, encode_digest, format_record, rewrite_wheel_file
 from wheelrepair.wheel.prefill import Prefill
-from wheelrepair.wheel.zipdir import MemberInfo
 
 #: Deflate level for members compressed anew (kept for callers that name it).
 COMPRESS_LEVEL = compression.DEFAULT_LEVEL
@@ -267,7 +266,6 @@ def write_wheel(
     level: int = compression.DEFAULT_LEVEL,
     sync: bool = True,
     prefill: Prefill | None = None,
-    copies: CopyRecords | None = None,
 ) -> Path:
     """Write ``source`` with the given changes to ``dest`` (a full ``.whl`` path whose directory exists)
     atomically; return ``dest``. ``replace``/``add`` values are bytes or a file to stream from;
@@ -276,8 +274,7 @@ def write_wheel(
     leaves flushing to disk to the caller (``sync_file``), who renames ``dest`` again later and
     may overlap the wait with other work. ``prefill``, a copy of the source made in ``dest``'s
     directory, becomes the output: what already stands at its place there is not written again.
-    The output is the same with or without it; so it is with ``copies``, the central records of
-    unchanged members built ahead (``CopyRecords``)."""
+    The output is the same with or without it."""
     dest = Path(dest)
     meta = source.metadata
     try:
@@ -301,7 +298,7 @@ def write_wheel(
         record = source.record()
 
         order = [m for m in source.members if m not in managed and m not in remove]
-        raw = _RawCopier(out, source, epoch_date, _EarlyCopies(out, source, order, replace, level), copies)
+        raw = _RawCopier(out, source, epoch_date, _EarlyCopies(out, source, order, replace, level))
 
         # Members compressed ahead: their RECORD hash is filled in once their task is done.
         ahead: list[tuple[int, Deflated]] = []
@@ -711,10 +708,9 @@ class _EarlyCopies:
         self._replace = replace
         self._level = level
         #: The members whose data this copies ahead (if the walk reaches them first).
-        listed = set(members)
-        self.large = frozenset(
-            m for m, size in source.compressed_sizes.items() if size >= _SPAN and m in listed and m not in replace
-        )
+        large = [m for m, size in source.compressed_sizes.items() if size >= _SPAN and m not in replace]
+        listed = set(members) if large else frozenset()
+        self.large = frozenset(m for m in large if m in listed)
         self._lock = threading.Lock()
         self._placed: dict[str, int] = {}
         self._passed = False
@@ -787,60 +783,6 @@ class _EarlyCopies:
         return claimed
 
 
-def _copy_header(info: MemberInfo, dos: tuple[int, int] | None) -> tuple[bytes, int, int, int, bytes]:
-    """The stored name, flags, DOS time and date, and the local header the writer gives an
-    unchanged member (``dos``: the SOURCE_DATE_EPOCH date, else the member's own)."""
-    name = info.raw_name
-    flags = info.flag_bits & _FLAG_DATA_BITS
-    if not name.isascii():
-        name, utf8 = _name_bytes(info.filename)
-        flags |= utf8
-    # The DOS time and date go through unchanged (what zipfile decodes them to encodes back to
-    # the same two numbers).
-    time_, date = dos or (info.dos_time, info.dos_date)
-    zip64 = max(info.compress_size, info.file_size) >= ZIP64_LIMIT
-    header = _local_bytes(
-        name, flags, info.compress_type, time_, date, info.CRC, info.compress_size, info.file_size, zip64
-    )
-    return name, flags, time_, date, header
-
-
-def _copy_record(info: MemberInfo, name: bytes, flags: int, time_: int, date: int, position: int) -> bytes:
-    """The central record of an unchanged member whose local header is at ``position``."""
-    return _central_record(
-        name, flags, info.compress_type, time_, date, info.CRC, info.compress_size, info.file_size, position,
-        info.create_system, info.internal_attr, info.external_attr,
-    )  # fmt: skip
-
-
-class CopyRecords:
-    """The central directory records of unchanged members, built before the write: each is the
-    record the writer gives a member copied to its own input offset with the source's dates, kept
-    only where the member's local header is already byte for byte the one the writer writes (so
-    header and data copy as they are). ``write_wheel`` uses a record only where the member does
-    land at its input offset, which over a prefill is every member until the output first moves.
-
-    ``add`` runs as the scan learns each share's local headers, while the workers still inflate:
-    on two cores that work is shared with them, where building torch's 12,000 records in
-    ``write_wheel`` ran on one core after the analysis. The records are what the writer would
-    build itself, so the output is the same with or without them."""
-
-    def __init__(self, source: WheelArchive) -> None:
-        self._source = source
-        self.records: dict[str, bytes] = {}
-
-    def add(self, members: Sequence[str]) -> None:
-        """Build the records of those of ``members`` whose local headers are known."""
-        records, info_of = self.records, self._source.zipinfo
-        for member in members:
-            info = info_of(member)
-            if info.data_offset < 0:
-                continue
-            name, flags, time_, date, header = _copy_header(info, None)
-            if info.local == header:
-                records[member] = _copy_record(info, name, flags, time_, date, info.header_offset)
-
-
 class _RawCopier:
     """Copies unchanged members' compressed bytes. Where a member's local header in the source is
     byte for byte the one we would write and follows the previous member directly, the copies merge
@@ -853,13 +795,10 @@ class _RawCopier:
         source: WheelArchive,
         date: tuple[int, int, int, int, int, int] | None,
         early: _EarlyCopies | None = None,
-        ahead: CopyRecords | None = None,
     ):
         self._out = out
         self._source = source
         self._dos = _dos(date) if date is not None else None
-        #: Central records built ahead, valid only with the source's own dates.
-        self._ahead: Mapping[str, bytes] = ahead.records if ahead is not None and date is None else {}
         self._start = self._end = 0
         self._first = ""
         self._early = early
@@ -871,19 +810,21 @@ class _RawCopier:
         records: list[bytes] = []
         out, early, dos = self._out, self._early, self._dos
         large = early.large if early is not None else frozenset()
-        ahead = self._ahead
         for info in self._source.raw_entries(members):
-            start = info.header_offset
+            offset, local = info.data_offset, info.local
+            length, file_size, crc, method = info.compress_size, info.file_size, info.CRC, info.compress_type
+            name = info.raw_name
+            flags = info.flag_bits & _FLAG_DATA_BITS
+            if not name.isascii():
+                name, utf8 = _name_bytes(info.filename)
+                flags |= utf8
+            # The DOS time and date go through unchanged (what zipfile decodes them to encodes back
+            # to the same two numbers).
+            time_, date = dos or (info.dos_time, info.dos_date)
+            zip64 = max(length, file_size) >= ZIP64_LIMIT
+            header = _local_bytes(name, flags, method, time_, date, crc, length, file_size, zip64)
             position = out.pos + (self._end - self._start)
-            offset, length = info.data_offset, info.compress_size
-            record = ahead.get(info.filename) if position == start else None
-            if record is not None and info.filename not in large:
-                # At its own offset with a header as we write it: header and data copy as they
-                # are, and the central record was built during the scan (``CopyRecords``).
-                self._extend(start, offset + length, info.filename)
-                records.append(record)
-                continue
-            name, flags, time_, date, header = _copy_header(info, dos)
+            start = info.header_offset
             if position != start and early is not None and early.waiting:
                 early.moved(info.filename, position + len(header) + length)
             placed = early.place(info.filename) if early is not None and info.filename in large else None
@@ -895,25 +836,25 @@ class _RawCopier:
                 out.write(header)
                 out.reserve(length)
             # ``local`` is the source's whole header, ending where the data starts.
-            elif info.local == header:
-                self._extend(start, offset + length, info.filename)
+            elif local == header:
+                if start == self._end and self._end > self._start:
+                    self._end = offset + length
+                    if self._end - self._start >= _SPAN:
+                        self.flush()  # copying starts now, beside the entries that follow
+                else:
+                    self.flush()
+                    self._start, self._end, self._first = start, offset + length, info.filename
             else:
                 self.flush()
                 out.write(header)
                 self._start, self._end, self._first = offset, offset + length, info.filename
-            records.append(_copy_record(info, name, flags, time_, date, position))
+            records.append(
+                _central_record(
+                    name, flags, method, time_, date, crc, length, file_size, position,
+                    info.create_system, info.internal_attr, info.external_attr,
+                )
+            )  # fmt: skip
         return records
-
-    def _extend(self, start: int, end: int, member: str) -> None:
-        """Copy the source's bytes from ``start`` to ``end`` (``member``'s header and data) next:
-        merged into the span under way if they follow it."""
-        if start == self._end and self._end > self._start:
-            self._end = end
-            if self._end - self._start >= _SPAN:
-                self.flush()  # copying starts now, beside the entries that follow
-        else:
-            self.flush()
-            self._start, self._end, self._first = start, end, member
 
     def flush(self) -> None:
         if self._end > self._start:
