@@ -30,7 +30,7 @@ from wheelrepair.wheel.metadata import (
     parse_wheel_file,
     validate_filename,
 )
-from wheelrepair.wheel.zipdir import MemberInfo, read_directory, unsafe_member_name
+from wheelrepair.wheel.zipdir import MemberInfo, plain_local, read_central_directory, unsafe_member_name
 
 __all__ = ["CHUNK_SIZE", "ZIP_ERRORS", "MemberInfo", "WheelArchive", "parent_dirs", "unsafe_member_name"]
 
@@ -43,8 +43,9 @@ if TYPE_CHECKING:
 MAX_METADATA_SIZE = 64 * 1024 * 1024
 #: Read and hash in chunks of this size so memory stays flat whatever the member size.
 CHUNK_SIZE = 1024 * 1024
-#: (member, offset of its compressed data, its local header as stored or b""): see ``local_headers``.
-LocalHeader = tuple[str, int, bytes]
+#: (member, offset of its compressed data, its local header as stored or b"", whether the header is
+#: plain): see ``local_headers``.
+LocalHeader = tuple[str, int, bytes, bool]
 
 #: What the standard library's zipfile and decompressors raise on a malformed archive or member:
 #: BadZipFile/LargeZipFile for structure, NotImplementedError for a version, flag or method it does
@@ -87,8 +88,12 @@ _QUICK_SLACK = 640
 class WheelArchive:
     """An open, validated wheel. Use ``WheelArchive.open(path)`` as a context manager."""
 
-    def __init__(self, path: Path, fp: IO[bytes], infos: Mapping[str, MemberInfo]) -> None:
+    def __init__(
+        self, path: Path, fp: IO[bytes], infos: Mapping[str, MemberInfo], directory: bytes = b""
+    ) -> None:
         self.path = path
+        #: The central directory as stored: plain records are copied from it (``plain_records``).
+        self.central_directory = directory
         self.members: tuple[str, ...] = tuple(infos)
         self._label = os.fspath(path)
         #: What the file was when opened; see ``changed_on_disk``.
@@ -124,12 +129,12 @@ class WheelArchive:
         archive: WheelArchive | None = None
         try:
             try:
-                infos = read_directory(fp.fileno(), os.fstat(fp.fileno()).st_size)
+                infos, directory = read_central_directory(fp.fileno(), os.fstat(fp.fileno()).st_size)
             except MetadataError as err:
                 raise InvalidWheel(str(err), subject=label) from None
             except ZIP_ERRORS as err:
                 raise InvalidWheel(f"not a valid zip file ({err})", subject=label) from None
-            archive = cls(path, fp, infos)
+            archive = cls(path, fp, infos, directory)
             try:
                 dist_info = find_dist_info(infos, name)
                 wheel_data = archive._read_small(f"{dist_info}/WHEEL")
@@ -274,8 +279,7 @@ class WheelArchive:
             return None
         start = fixed + extra_len
         if info.data_offset < 0:
-            info.data_offset = info.header_offset + start
-            info.local = block[:start] if extra_len <= _EXTRA_SLACK and start <= len(block) else b""
+            self._keep_local(info, start, block[:start] if extra_len <= _EXTRA_SLACK and start <= len(block) else b"")
         data = block[start : start + info.compress_size]
         if info.compress_type == zipfile.ZIP_STORED:
             wanted = min(n, info.compress_size)
@@ -427,16 +431,20 @@ class WheelArchive:
             if info.data_offset < 0:
                 with suppress(InvalidWheel):
                     self._read_local_header(info)
-        return [(m, infos[m].data_offset, infos[m].local) for m in members if infos[m].data_offset >= 0]
+        return [
+            (m, info.data_offset, info.local, info.plain)
+            for m in members
+            if (info := infos[m]).data_offset >= 0
+        ]
 
     def learn_local_headers(self, headers: Iterable[LocalHeader]) -> None:
         """Take what another process read from local headers of this same file (a forked scan
         worker, which checked each against the central directory) instead of reading them again."""
         infos = self._infos
-        for member, data_offset, local in headers:
+        for member, data_offset, local, plain in headers:
             info = infos[member]
             if info.data_offset < 0:
-                info.data_offset, info.local = data_offset, local
+                info.data_offset, info.local, info.plain = data_offset, local, plain
 
     def _read_local_header(self, info: MemberInfo) -> None:
         """Read and check ``info``'s local header in one read, and keep what it says. What its
@@ -453,8 +461,14 @@ class WheelArchive:
                 f"local header of {info.filename!r} does not match the central directory", subject=self._label
             )
         whole = fixed + extra_len
-        info.local = block[:whole] if whole <= len(block) else b""
-        info.data_offset = info.header_offset + whole
+        self._keep_local(info, whole, block[:whole] if whole <= len(block) else b"")
+
+    def _keep_local(self, info: MemberInfo, length: int, local: bytes) -> None:
+        """Keep what ``info``'s checked local header says: its ``length`` and its bytes (b"" when
+        not all read), and whether it is plain (``zipdir.plain_local``)."""
+        info.data_offset = info.header_offset + length
+        info.local = local
+        info.plain = plain_local(info, local, self.central_directory)
 
     def changed_on_disk(self) -> bool:
         """True if ``path`` no longer names the file that was opened (deleted, replaced, rewritten).

@@ -15,6 +15,9 @@ Output is a pure function of the inputs (and SOURCE_DATE_EPOCH):
   (see ``compression``), their local header patched once their sizes are known; a member handed
   over as ``Deflated`` was compressed (and hashed) ahead, on a ``DeflateAhead`` pool, while the
   caller was still preparing the rest;
+- a stretch of plain members (``zipdir.plain_local``: already written the way this writer writes
+  them) that keep their offsets is copied as one span, with their records as one slice of the
+  source's central directory;
 - the output may be written over a ``Prefill`` (a copy of the source at its own offsets): what is
   already in place is not copied again, and the bytes come out the same;
 - the central directory, the end records, WHEEL and RECORD are read back from the file once written.
@@ -40,7 +43,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, TypeVar, Union
+from typing import Any, NamedTuple, TypeVar, Union
 
 from wheelrepair import progress
 from wheelrepair.errors import InvalidWheel, OutputError, UsageError
@@ -48,6 +51,7 @@ from wheelrepair.wheel import compression
 from wheelrepair.wheel.archive import CHUNK_SIZE, WheelArchive, parent_dirs, unsafe_member_name
 from wheelrepair.wheel.metadata import SIGNATURE_FILES, encode_digest, format_record, rewrite_wheel_file
 from wheelrepair.wheel.prefill import Prefill
+from wheelrepair.wheel.zipdir import MemberInfo
 
 #: Deflate level for members compressed anew (kept for callers that name it).
 COMPRESS_LEVEL = compression.DEFAULT_LEVEL
@@ -293,7 +297,7 @@ def write_wheel(
     bar = progress.start(f"writing {dest.name}", _work(source, replace, add, remove))
     out = _Output(fd, in_place)
     try:
-        entries: list[_Entry | bytes] = []
+        entries: list[_Entry | bytes | _Records] = []
         rows: list[tuple[str, str | None, int | None]] = []
         record = source.record()
 
@@ -803,58 +807,84 @@ class _RawCopier:
         self._first = ""
         self._early = early
 
-    def add_run(self, members: Sequence[str]) -> list[bytes]:
+    def add_run(self, members: Sequence[str]) -> list[bytes | _Records]:
         """Queue the copies of ``members``, in order; return their central directory records.
         One call per run of unchanged members: torch has 12,000 in a few runs, and this loop is
         most of the time its repair spends writing."""
-        records: list[bytes] = []
+        records: list[bytes | _Records] = []
         out, early, dos = self._out, self._early, self._dos
-        large = early.large if early is not None else frozenset()
-        for info in self._source.raw_entries(members):
-            offset, local = info.data_offset, info.local
-            length, file_size, crc, method = info.compress_size, info.file_size, info.CRC, info.compress_type
-            name = info.raw_name
-            flags = info.flag_bits & _FLAG_DATA_BITS
-            if not name.isascii():
-                name, utf8 = _name_bytes(info.filename)
-                flags |= utf8
-            # The DOS time and date go through unchanged (what zipfile decodes them to encodes back
-            # to the same two numbers).
-            time_, date = dos or (info.dos_time, info.dos_date)
-            zip64 = max(length, file_size) >= ZIP64_LIMIT
-            header = _local_bytes(name, flags, method, time_, date, crc, length, file_size, zip64)
+        infos = self._source.raw_entries(members)
+        # Plain members (see ``zipdir.read_central_directory``) that stay at their offsets with
+        # their dates keep their records and headers exactly: a stretch of them is one slice of
+        # the source's central directory and one span of its bytes.
+        directory = self._source.central_directory if dos is None else b""
+        index, count = 0, len(infos)
+        while index < count:
+            info = infos[index]
             position = out.pos + (self._end - self._start)
-            start = info.header_offset
-            if position != start and early is not None and early.waiting:
-                early.moved(info.filename, position + len(header) + length)
-            placed = early.place(info.filename) if early is not None and info.filename in large else None
-            if placed is not None:
-                # Its data is already being copied to its place: write the header in front of it.
-                self.flush()
-                if out.pos != placed:
-                    raise RuntimeError(f"{info.filename!r} was placed at {placed}, the output is at {out.pos}")
-                out.write(header)
-                out.reserve(length)
-            # ``local`` is the source's whole header, ending where the data starts.
-            elif local == header:
-                if start == self._end and self._end > self._start:
-                    self._end = offset + length
-                    if self._end - self._start >= _SPAN:
-                        self.flush()  # copying starts now, beside the entries that follow
-                else:
-                    self.flush()
-                    self._start, self._end, self._first = start, offset + length, info.filename
-            else:
-                self.flush()
-                out.write(header)
-                self._start, self._end, self._first = offset, offset + length, info.filename
-            records.append(
-                _central_record(
-                    name, flags, method, time_, date, crc, length, file_size, position,
-                    info.create_system, info.internal_attr, info.external_attr,
-                )
-            )  # fmt: skip
+            if info.plain and directory and position == info.header_offset:
+                # A large member may need placing (``_EarlyCopies``) unless the walk waits.
+                large = early.large if early is not None and not early.waiting else frozenset()
+                if info.filename not in large:
+                    end = _plain_stretch(infos, index, large)
+                    last = infos[end - 1]
+                    self._extend(info.header_offset, last.data_offset + last.compress_size, info.filename)
+                    records.append(_Records(directory[info.record_at : _record_end(last)], end - index))
+                    index = end
+                    continue
+            records.append(self._copy_one(info, position))
+            index += 1
         return records
+
+    def _copy_one(self, info: MemberInfo, position: int) -> bytes:
+        """Queue the copy of one member whose local header goes at ``position``; its record."""
+        out, early, dos = self._out, self._early, self._dos
+        offset, local = info.data_offset, info.local
+        length, file_size, crc, method = info.compress_size, info.file_size, info.CRC, info.compress_type
+        name = info.raw_name
+        flags = info.flag_bits & _FLAG_DATA_BITS
+        if not name.isascii():
+            name, utf8 = _name_bytes(info.filename)
+            flags |= utf8
+        # The DOS time and date go through unchanged (what zipfile decodes them to encodes back
+        # to the same two numbers).
+        time_, date = dos or (info.dos_time, info.dos_date)
+        zip64 = max(length, file_size) >= ZIP64_LIMIT
+        header = _local_bytes(name, flags, method, time_, date, crc, length, file_size, zip64)
+        start = info.header_offset
+        if position != start and early is not None and early.waiting:
+            early.moved(info.filename, position + len(header) + length)
+        large = early.large if early is not None else frozenset()
+        placed = early.place(info.filename) if early is not None and info.filename in large else None
+        if placed is not None:
+            # Its data is already being copied to its place: write the header in front of it.
+            self.flush()
+            if out.pos != placed:
+                raise RuntimeError(f"{info.filename!r} was placed at {placed}, the output is at {out.pos}")
+            out.write(header)
+            out.reserve(length)
+        # ``local`` is the source's whole header, ending where the data starts.
+        elif local == header:
+            self._extend(start, offset + length, info.filename)
+        else:
+            self.flush()
+            out.write(header)
+            self._start, self._end, self._first = offset, offset + length, info.filename
+        return _central_record(
+            name, flags, method, time_, date, crc, length, file_size, position,
+            info.create_system, info.internal_attr, info.external_attr,
+        )  # fmt: skip
+
+    def _extend(self, start: int, end: int, member: str) -> None:
+        """Copy the source's bytes from ``start`` to ``end`` (``member``'s header and data, and
+        any plain members after it) next: merged into the span under way if they follow it."""
+        if start == self._end and self._end > self._start:
+            self._end = end
+            if self._end - self._start >= _SPAN:
+                self.flush()  # copying starts now, beside the entries that follow
+        else:
+            self.flush()
+            self._start, self._end, self._first = start, end, member
 
     def flush(self) -> None:
         if self._end > self._start:
@@ -866,6 +896,35 @@ class _RawCopier:
                 lambda: InvalidWheel(f"member {first!r} is truncated", subject=path),
             )
         self._start = self._end = 0
+
+
+class _Records(NamedTuple):
+    """Central directory records copied from the source as they stand, of ``members`` members."""
+
+    data: bytes
+    members: int
+
+
+def _record_end(info: MemberInfo) -> int:
+    """Where ``info``'s plain record (no extra field, no comment) ends in the central directory."""
+    return info.record_at + _CENTRAL.size + len(info.raw_name)
+
+
+def _plain_stretch(infos: Sequence[MemberInfo], first: int, large: Collection[str]) -> int:
+    """The index past the plain members from ``first`` on that follow each other in the file and in
+    the central directory (nothing between them in either), none of them in ``large``."""
+    previous, index = infos[first], first + 1
+    while index < len(infos):
+        info = infos[index]
+        if (
+            not info.plain
+            or info.header_offset != previous.data_offset + previous.compress_size
+            or info.record_at != _record_end(previous)
+            or info.filename in large
+        ):
+            break
+        previous, index = info, index + 1
+    return index
 
 
 def _read_chunks(content: bytes | os.PathLike[str], size: int) -> Iterator[bytes]:
@@ -1045,7 +1104,7 @@ class _NewEntry:
         self,
         pipeline: _Pipeline,
         out: _Output,
-        entries: list[_Entry | bytes],
+        entries: list[_Entry | bytes | _Records],
         member: str,
         size_hint: int,
         method: int,
@@ -1098,7 +1157,7 @@ class _NewEntry:
 def _queue_new(
     pipeline: _Pipeline,
     out: _Output,
-    entries: list[_Entry | bytes],
+    entries: list[_Entry | bytes | _Records],
     member: str,
     content: bytes | os.PathLike[str],
     external_attr: int,
@@ -1145,7 +1204,7 @@ def _queue_new(
 def _queue_deflated(
     pipeline: _Pipeline,
     out: _Output,
-    entries: list[_Entry | bytes],
+    entries: list[_Entry | bytes | _Records],
     member: str,
     content: Deflated,
     external_attr: int,
@@ -1229,13 +1288,19 @@ def _entry_record(entry: _Entry) -> bytes:
     )  # fmt: skip
 
 
-def _write_central_directory(out: _Output, entries: Sequence[_Entry | bytes]) -> tuple[int, bytes]:
-    """``entries`` are records already built (members copied raw) or entries to build them from.
-    Returns where the directory starts and the bytes written from there to the end of the file."""
+def _write_central_directory(
+    out: _Output, entries: Sequence[_Entry | bytes | _Records]
+) -> tuple[int, bytes]:
+    """``entries`` are records already built (members copied raw), records copied from the source,
+    or entries to build them from. Returns where the directory starts and the bytes written from
+    there to the end of the file."""
     start = out.pos
-    records = b"".join(entry if isinstance(entry, bytes) else _entry_record(entry) for entry in entries)
+    records = b"".join(
+        entry if isinstance(entry, bytes) else entry.data if isinstance(entry, _Records) else _entry_record(entry)
+        for entry in entries
+    )
     size = len(records)
-    count = len(entries)
+    count = sum(entry.members if isinstance(entry, _Records) else 1 for entry in entries)
     many, big_size, big_start = count >= ZIP64_COUNT_LIMIT, size >= ZIP64_LIMIT, start >= ZIP64_LIMIT
     zip64 = b""
     if many or big_size or big_start:
