@@ -92,7 +92,7 @@ class WheelArchive:
         self, path: Path, fp: IO[bytes], infos: Mapping[str, MemberInfo], directory: bytes = b""
     ) -> None:
         self.path = path
-        #: The central directory as stored: plain records are copied from it (``plain_records``).
+        #: The central directory as stored: the writer copies plain records from it (``zipdir.plain_local``).
         self.central_directory = directory
         self.members: tuple[str, ...] = tuple(infos)
         self._label = os.fspath(path)
@@ -279,7 +279,8 @@ class WheelArchive:
             return None
         start = fixed + extra_len
         if info.data_offset < 0:
-            self._keep_local(info, start, block[:start] if extra_len <= _EXTRA_SLACK and start <= len(block) else b"")
+            whole = extra_len <= _EXTRA_SLACK and start <= len(block)
+            self._keep_local(info, start, block[:start] if whole else b"")
         data = block[start : start + info.compress_size]
         if info.compress_type == zipfile.ZIP_STORED:
             wanted = min(n, info.compress_size)

@@ -814,7 +814,7 @@ class _RawCopier:
         records: list[bytes | _Records] = []
         out, early, dos = self._out, self._early, self._dos
         infos = self._source.raw_entries(members)
-        # Plain members (see ``zipdir.read_central_directory``) that stay at their offsets with
+        # Plain members (see ``zipdir.plain_local``) that stay at their offsets with
         # their dates keep their records and headers exactly: a stretch of them is one slice of
         # the source's central directory and one span of its bytes.
         directory = self._source.central_directory if dos is None else b""

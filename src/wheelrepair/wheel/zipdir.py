@@ -43,7 +43,7 @@ _FLAG_STRONG_ENCRYPTION = 0x40
 _FLAG_UTF8 = 0x800
 _REFUSED_FLAGS = _FLAG_ENCRYPTED | _FLAG_PATCHED | _FLAG_STRONG_ENCRYPTION
 #: The flag bits that describe the compressed data itself (deflate level): the only ones a plain
-#: record has (see ``read_central_directory``).
+#: record has (see ``plain_local``).
 _FLAG_DATA_BITS = 0x6
 #: "Version made by" and "needed to extract" of a plain record: 2.0, what stored and deflated need.
 _PLAIN_VERSION = 20
