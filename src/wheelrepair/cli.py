@@ -59,7 +59,7 @@ def _split_paths(values: Sequence[str]) -> tuple[str, ...]:
 
 def _delvewheel_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """delvewheel's spellings, so its users' commands keep working: --add-path (= --lib-path),
-    --no-dll (= --exclude) and --include/--add-dll."""
+    --no-dll (= --exclude) and --include/--add-dll; and auditwheel's --ldpaths (= --add-path)."""
     func = click.option(
         "--include",
         "--add-dll",
@@ -78,10 +78,12 @@ def _delvewheel_options(func: Callable[..., Any]) -> Callable[..., Any]:
     )(func)
     func = click.option(
         "--add-path",
+        "--ldpaths",
         "add_path",
         multiple=True,
         metavar="PATHS",
-        help=f"delvewheel's --add-path: like --lib-path, {os.pathsep!r}-separated lists accepted.",
+        help=f"delvewheel's --add-path and auditwheel's --ldpaths: like --lib-path, {os.pathsep!r}-separated "
+        "lists accepted.",
     )(func)
     return func
 
@@ -132,7 +134,8 @@ def _resolution_options(func: Callable[..., Any]) -> Callable[..., Any]:
         "lib_path",
         multiple=True,
         metavar="DIR",
-        help="Also look for dependencies here (repeatable), before LD_LIBRARY_PATH and the system.",
+        help="Also look for dependencies here (repeatable): right after LD_LIBRARY_PATH or "
+        "DYLD_LIBRARY_PATH, before the system.",
     )(func)
     func = click.option(
         "--exclude",

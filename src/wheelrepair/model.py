@@ -50,8 +50,9 @@ class Binary:
     slices: tuple[Binary, ...] = ()
     #: True for files that are executables rather than shared objects / extensions.
     executable: bool = False
-    #: ELF: the C library it is built for, "glibc" or "musl", when the file tells (needed names,
-    #: interpreter, or a CPython extension suffix such as ``-linux-musl.so``); None when silent.
+    #: ELF: the C library it is built for, "glibc", "musl" or "android" (bionic), when the file
+    #: tells (needed names, interpreter, the NDK's ident note, or a CPython extension suffix such as
+    #: ``-linux-musl.so``) or an Android wheel's tag does; None when silent.
     libc: str | None = None
     #: ELF x86-64: the ISA level GNU_PROPERTY_X86_ISA_1_NEEDED asks for ("x86-64-v3"), if above
     #: the baseline.
@@ -222,6 +223,8 @@ class BinaryEdit:
     strip: bool = False
     #: The binary is a library repair copies into the wheel (ELF: it gets one DT_RPATH ``$ORIGIN``).
     vendored: bool = False
+    #: ELF: write search paths as DT_RUNPATH only, never DT_RPATH (Android's loader ignores DT_RPATH).
+    runpath_only: bool = False
 
     @property
     def is_empty(self) -> bool:

@@ -230,6 +230,16 @@ def test_searched_lists_directories_in_order(chain_dir: Path) -> None:
     assert "/usr/lib/x86_64-linux-gnu" in result.searched and result.searched[-1] == "/usr/lib"
 
 
+def test_auditwheel_ld_library_path_is_searched_before_ld_library_path(chain_dir: Path) -> None:
+    """auditwheel's AUDITWHEEL_LD_LIBRARY_PATH, as its users set it in CI, comes first."""
+    lib = chain_dir / "a" / "libA-runpath-only-b.so"
+    loaded = [Loaded(PurePosixPath(lib), read_elf(lib.read_bytes(), "a"))]
+    env = {"AUDITWHEEL_LD_LIBRARY_PATH": str(chain_dir / "other"), "LD_LIBRARY_PATH": str(chain_dir / "b2")}
+    found = ElfResolver(context(env)).resolve("libB.so.1", loaded)
+    assert found.location is not None and found.location.path.parent == PurePosixPath(chain_dir / "other")
+    assert found.searched == (str(chain_dir / "other"),)
+
+
 def test_ld_so_conf_with_includes_under_a_host_root(chain_dir: Path, tmp_path: Path) -> None:
     root = tmp_path / "sysroot"
     (root / "etc" / "ld.so.conf.d").mkdir(parents=True)

@@ -36,6 +36,8 @@ class PlanInputs:
     """Wheel member path -> installed path, for the wheel's binaries."""
     no_mangle: GlobSet
     strip: bool
+    #: The target's loader follows DT_RUNPATH only (Android).
+    runpath_only: bool = False
 
 
 def plan_repair(
@@ -115,6 +117,7 @@ def plan_repair(
             keep_search_paths=keep,
             strip=inputs.strip,
             vendored=is_vendored,
+            runpath_only=inputs.runpath_only,
         )
 
     users = sorted(

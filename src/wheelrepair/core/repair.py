@@ -42,6 +42,7 @@ from ..formats.base import Backend, ByteSource, Resolver, SearchContext
 from ..model import INCLUDED, Action, Binary, Dependency, DependencyGraph, RepairPlan, Verdict
 from ..options import RepairOptions
 from ..policy import platform_for_format
+from ..policy.android import is_android_tag, wheel_is_android
 from ..policy.base import Context, Platform
 from ..wheel.archive import WheelArchive
 from ..wheel.metadata import WheelMetadata, installed_path, retag, validate_filename
@@ -166,9 +167,12 @@ def analyze_scanned(
         return Analysis(path, metadata, fmt, tuple(scanned), empty, verdict, options)
     backend = backend_named(fmt)
     platform = platform_for_format(fmt, skip_checks(options))
+    adopt = _adopter(fmt, metadata)
+    if adopt is not None:
+        scanned = [dataclasses.replace(s, binary=adopt(s.binary)) for s in scanned]
     providers = provider_index(options, fmt, scanned)
-    resolver = backend.resolver(_context(scanned, backend, options, allow_host, providers, seen_host))
-    wheel_only = backend.resolver(_context(scanned, backend, options, False, providers))
+    resolver = backend.resolver(_context(scanned, backend, options, allow_host, providers, seen_host, adopt))
+    wheel_only = backend.resolver(_context(scanned, backend, options, False, providers, adopt=adopt))
     excluded = GlobSet.of(options.exclude)
     for name in options.include:
         if excluded.matches(name):
@@ -217,6 +221,17 @@ def skip_checks(options: RepairOptions) -> tuple[str, ...]:
     return ("isa",) if options.disable_isa_ext_check else ()
 
 
+def _adopter(fmt: str | None, metadata: WheelMetadata) -> Callable[[Binary], Binary] | None:
+    return _adopt_android if fmt == "elf" and wheel_is_android(metadata.platform_tags) else None
+
+
+def _adopt_android(binary: Binary) -> Binary:
+    """An ELF file of an Android wheel is built for bionic, whatever it says itself (a file without
+    the NDK's note and needing the bare ``libc.so`` would pass for musl): the wheel's tag decides,
+    as for auditwheel."""
+    return binary if binary.libc == "android" else dataclasses.replace(binary, libc="android")
+
+
 def _context(
     scanned: tuple[ScannedBinary, ...] | list[ScannedBinary],
     backend: Backend,
@@ -224,6 +239,7 @@ def _context(
     allow_host: bool,
     providers: ProviderIndex | None = None,
     seen_host: Callable[[str], None] | None = None,
+    adopt: Callable[[Binary], Binary] | None = None,
 ) -> SearchContext:
     wheel_files = {
         item.installed: (item.member, item.binary) for item in scanned if item.installed is not None
@@ -238,22 +254,31 @@ def _context(
     return SearchContext(
         wheel_files=wheel_files,
         lib_path=tuple(os.path.abspath(p) for p in options.lib_path),
-        read_host=_host_reader(backend, seen_host),
+        read_host=_host_reader(backend, seen_host, adopt),
         allow_host=allow_host,
         providers=owners,
     )
 
 
-def _host_reader(backend: Backend, seen: Callable[[str], None] | None = None) -> _HostReader:
-    return _HostReader(backend, seen)
+def _host_reader(
+    backend: Backend, seen: Callable[[str], None] | None = None, adopt: Callable[[Binary], Binary] | None = None
+) -> _HostReader:
+    return _HostReader(backend, seen, adopt)
 
 
 class _HostReader:
-    """Parses host libraries once each; files that are not binaries of the format read as None."""
+    """Parses host libraries once each; files that are not binaries of the format read as None.
+    ``adopt`` adjusts each parsed file to the wheel's target (``_adopt_android``)."""
 
-    def __init__(self, backend: Backend, seen: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        backend: Backend,
+        seen: Callable[[str], None] | None = None,
+        adopt: Callable[[Binary], Binary] | None = None,
+    ) -> None:
         self._backend = backend
         self._seen = seen
+        self._adopt = adopt
         self.read = lru_cache(maxsize=None)(self._read)
 
     def __call__(self, path: str) -> Binary | None:
@@ -263,6 +288,8 @@ class _HostReader:
         binary = self._parse(path)
         if binary is not None and self._seen is not None:
             self._seen(path)
+        if binary is not None and self._adopt is not None:
+            binary = self._adopt(binary)
         return binary
 
     def _parse(self, path: str) -> Binary | None:
@@ -290,12 +317,12 @@ def _unresolved(graph: DependencyGraph) -> list[Dependency]:
 
 
 def _problem(wheel: str, dep: Dependency) -> str:
-    where = ", ".join(dep.searched) if dep.searched else "nowhere the loader looks"
+    where = f"in {', '.join(dep.searched)}" if dep.searched else "(the loader searches no directory for it)"
     if dep.needed_by == INCLUDED:
-        return f"{wheel}: --include {dep.name} not found in {where}; pass --lib-path DIR"
+        return f"{wheel}: --include {dep.name} not found {where}; pass --lib-path DIR"
     note = f" ({dep.note})" if dep.note else ""
     return (
-        f"{wheel}: {dep.name} (needed by {dep.needed_by}) not found in {where}{note}; "
+        f"{wheel}: {dep.name} (needed by {dep.needed_by}) not found {where}{note}; "
         f"pass --lib-path DIR or --exclude {os.path.basename(dep.name)}"
     )
 
@@ -364,7 +391,12 @@ def repair(path: Path, out_dir: Path, options: RepairOptions, scanning: ScanInPr
         owners_prefetch(analysis.graph.vendored)
         metadata_files, added_requires = _requirement_files(analysis, archive, options)
         backend = backend_named(analysis.format)
-        resolver = backend.resolver(_context(analysis.scanned, backend, options, True, analysis.providers))
+        resolver = backend.resolver(
+            _context(
+                analysis.scanned, backend, options, True, analysis.providers,
+                adopt=_adopter(analysis.format, archive.metadata),
+            )
+        )
         libs_dir = libs_dir_for(archive.metadata, options)
         # The package layout as the import system sees it: an __init__.py that only declares a
         # namespace does not make a regular package (its code may belong to another distribution).
@@ -405,6 +437,7 @@ def repair(path: Path, out_dir: Path, options: RepairOptions, scanning: ScanInPr
                 installed=installed,
                 no_mangle=GlobSet.of(options.no_mangle),
                 strip=options.strip,
+                runpath_only=is_android_tag(verdict.tag),
             ),
             backend,
             resolver,

@@ -14,6 +14,7 @@ _TAG_PREFIX_FORMAT = (
     ("linux_", "elf"),
     ("manylinux", "elf"),
     ("musllinux", "elf"),
+    ("android_", "elf"),
 )
 
 

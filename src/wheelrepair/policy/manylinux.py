@@ -1,4 +1,5 @@
-"""The Linux platform: PEP 600 manylinux_X_Y (with legacy aliases) and PEP 656 musllinux_X_Y."""
+"""The Linux platform: PEP 600 manylinux_X_Y (with legacy aliases) and PEP 656 musllinux_X_Y; Android
+(PEP 738) wheels, ELF too, are judged by ``android``."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import ClassVar
 
 from ..formats.elf.resolver import is_musl
 from ..model import Binary, Reason, Rejection, Verdict
+from . import android
 from . import linux_data as data
 from .base import Context, PolicyInfo
 
@@ -161,10 +163,12 @@ class LinuxPlatform:
 
     def removable(self, name: str, requester: Binary) -> bool:
         # PEP 513/600: extensions must not link libpython; the interpreter that loads them has
-        # its symbols already (auditwheel drops the reference too).
-        return _LIBPYTHON.match(name) is not None
+        # its symbols already (auditwheel drops the reference too). Android extensions link it.
+        return requester.libc != "android" and _LIBPYTHON.match(name) is not None
 
     def provides(self, name: str, requester: Binary) -> bool:
+        if requester.libc == "android":
+            return android.provides(name)
         if is_loader(name):
             return True
         arch = requester.archs[0] if requester.archs else ""
@@ -184,7 +188,7 @@ class LinuxPlatform:
                             _summary(policy),
                         )
                     )
-        return rows
+        return rows + android.policies()
 
     def verdict(
         self,
@@ -201,6 +205,8 @@ class LinuxPlatform:
             detail = ", ".join(f"{path} ({b.arch})" for path, b in binaries)
             return Verdict("linux", None, error=f"binaries for several architectures: {detail}")
         arch = archs[0]
+        if android.wheel_is_android(wheel_tags) or any(b.libc == "android" for _, b in binaries):
+            return android.verdict(binaries, wheel_tags, arch, _own_names(binaries), requested, vendored)
         mismatch = _arch_mismatch(binaries, wheel_tags, arch, requested)
         if mismatch is not None:
             return Verdict("linux", None, error=mismatch)

@@ -138,6 +138,8 @@ def edit_request(edit: BinaryEdit, current: Callable[[], Binary]) -> PatchReques
     A vendored library gets DT_RPATH ``$ORIGIN`` first, whatever it had (its build machine's paths
     are dropped, and DT_RUNPATH too, as auditwheel does): its vendored dependencies sit beside it, and
     a library that dlopens a sibling by bare name finds it there as well.
+
+    With ``runpath_only`` (Android, whose loader ignores DT_RPATH) every run path is DT_RUNPATH.
     """
     set_rpath: tuple[str, ...] | None = None
     force_rpath = False
@@ -146,7 +148,7 @@ def edit_request(edit: BinaryEdit, current: Callable[[], Binary]) -> PatchReques
         for rel in edit.add_search_paths:
             rel = posixpath.normpath(rel) if rel else "."
             own.setdefault("$ORIGIN" if rel == "." else f"$ORIGIN/{rel}", None)
-        set_rpath, force_rpath = tuple(own), True
+        set_rpath, force_rpath = tuple(own), not edit.runpath_only
     elif edit.add_search_paths or edit.keep_search_paths is not None:
         binary = current()
         keep = edit.keep_search_paths
@@ -157,7 +159,7 @@ def edit_request(edit: BinaryEdit, current: Callable[[], Binary]) -> PatchReques
             rel = posixpath.normpath(rel) if rel else "."
             entries.setdefault("$ORIGIN" if rel == "." else f"$ORIGIN/{rel}", None)
         set_rpath = tuple(entries)
-        force_rpath = bool(binary.rpaths) and not binary.runpaths
+        force_rpath = bool(binary.rpaths) and not binary.runpaths and not edit.runpath_only
     return PatchRequest(
         replace_needed=tuple(edit.replace_needed.items()),
         remove_needed=edit.remove_needed,

@@ -1,5 +1,6 @@
-"""What an ELF file imports and what CPU it asks for: undefined dynamic symbols (through DT_SYMTAB and
-the hash tables that count them) and the x86 ISA level in its GNU property note.
+"""What an ELF file imports and what it asks for: undefined dynamic symbols (through DT_SYMTAB and
+the hash tables that count them), the x86 ISA level in its GNU property note, and the Android API
+level in the NDK's ident note.
 
 Like the reader, this follows the dynamic segment and program headers, never section headers. The
 symbol count comes from DT_HASH (nchain) or, for DT_GNU_HASH only files, from the highest bucket's
@@ -10,8 +11,8 @@ member costs a few more kilobytes, not the whole library.
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable
-from typing import Protocol
+from collections.abc import Callable, Iterator
+from typing import Protocol, cast
 
 from ..base import ByteSource
 
@@ -19,6 +20,7 @@ ELFCLASS32 = 1
 EM_X86_64 = 62
 PT_NOTE, PT_GNU_PROPERTY = 4, 0x6474E553
 NT_GNU_PROPERTY_TYPE_0 = 5
+NT_ANDROID_TYPE_IDENT = 1
 GNU_PROPERTY_X86_ISA_1_NEEDED = 0xC0008002
 SHN_UNDEF, STB_WEAK = 0, 2
 #: Bits of GNU_PROPERTY_X86_ISA_1_NEEDED above the baseline, highest first.
@@ -93,31 +95,52 @@ def undefined_symbols(
     return frozenset(found), end
 
 
-def isa_level(elf: ElfView, notes: list[tuple[int, int, int]]) -> tuple[str | None, int]:
+Note = tuple[int, int, int, int]  # (segment type, offset, size, alignment)
+
+
+def isa_level(elf: ElfView, notes: list[Note]) -> tuple[str | None, int]:
     """The x86-64 ISA level the file needs (None for the baseline or other machines), from the
-    GNU property note in ``notes`` ((type, offset, size) of PT_GNU_PROPERTY / PT_NOTE segments), and
-    the end of the bytes read."""
+    GNU property note in ``notes`` (the PT_GNU_PROPERTY / PT_NOTE segments), and the end of the
+    bytes read."""
     if elf.e_machine != EM_X86_64 or elf.cls == ELFCLASS32:
         return None, 0
     # PT_GNU_PROPERTY names exactly the property note; without it, look through every PT_NOTE.
     chosen = [n for n in notes if n[0] == PT_GNU_PROPERTY] or [n for n in notes if n[0] == PT_NOTE]
-    end = 0
-    for _, offset, size in chosen:
+    end = max((offset + size for _, offset, size, _ in chosen), default=0)
+    for name, kind, desc_at, descsz in _walk(elf, chosen):
+        if kind == NT_GNU_PROPERTY_TYPE_0 and name == b"GNU\0":
+            level = _property_level(elf, desc_at, descsz)
+            if level is not None:
+                return level, end
+    return None, end
+
+
+def android_api(elf: ElfView, notes: list[Note]) -> int | None:
+    """The API level in the NDK's ``.note.android.ident`` note (name "Android", type 1, the level
+    in the first word of its description), or None when the file has no such note."""
+    for name, kind, desc_at, descsz in _walk(elf, [n for n in notes if n[0] == PT_NOTE]):
+        if kind == NT_ANDROID_TYPE_IDENT and name == b"Android\0" and descsz >= 4:
+            return int(elf.unpack("I", desc_at, "Android note")[0])
+    return None
+
+
+def _walk(elf: ElfView, segments: list[Note]) -> Iterator[tuple[bytes, int, int, int]]:
+    """(name, type, description offset, description size) of each note in ``segments``. The
+    description starts, and the next note, at the segment's alignment from the note's start: 8 in
+    a segment aligned so (64-bit property notes), else 4 (as readelf reads them)."""
+    for _, offset, size, align in segments:
+        pad = 8 if align == 8 else 4
         position, limit = offset, offset + size
-        end = max(end, limit)
         while position + 12 <= limit:
             namesz, descsz, kind = elf.unpack("III", position, "note header")
             name_at = position + 12
-            desc_at = name_at + _align(namesz, 4)
+            desc_at = position + _align(12 + namesz, pad)
             if desc_at + descsz > limit:
                 break  # a note that overruns its segment: the rest of it is not notes (as readelf)
-            name = elf.unpack(f"{namesz}s", name_at, "note name")[0] if namesz else b""
-            if kind == NT_GNU_PROPERTY_TYPE_0 and name == b"GNU\0":
-                level = _property_level(elf, desc_at, descsz)
-                if level is not None:
-                    return level, end
-            position = desc_at + _align(descsz, 8)
-    return None, end
+            # A "<n>s" field unpacks to bytes; the view's signature says int for its usual fields.
+            name = cast(bytes, elf.unpack(f"{namesz}s", name_at, "note name")[0]) if namesz else b""
+            yield name, kind, desc_at, descsz
+            position = desc_at + _align(descsz, pad)
 
 
 def _property_level(elf: ElfView, start: int, size: int) -> str | None:

@@ -103,6 +103,7 @@ class _Segment:
     vaddr: int
     filesz: int
     flags: int = 0
+    align: int = 0
 
 
 class _Elf:
@@ -133,9 +134,9 @@ class _Elf:
         for i in range(phnum):
             f = self.unpack(layout, phoff + i * phentsize, "program header")
             if self.cls == ELFCLASS32:
-                self.segments.append(_Segment(f[0], f[1], f[2], f[4], f[6]))
+                self.segments.append(_Segment(f[0], f[1], f[2], f[4], f[6], f[7]))
             else:
-                self.segments.append(_Segment(f[0], f[2], f[3], f[5], f[1]))
+                self.segments.append(_Segment(f[0], f[2], f[3], f[5], f[1], f[7]))
 
     def need(self, end: int, what: str) -> None:
         if end > len(self.data):
@@ -279,9 +280,7 @@ def _collect(elf: _Elf) -> _Dynamic:
 
 def _imports(elf: _Elf, dyn: _Dynamic, strings: _Strings | None) -> tuple[frozenset[str], str | None, int]:
     """Undefined symbols, ISA level, and the end of the bytes read for them."""
-    level, end = imports.isa_level(
-        elf, [(s.type, s.offset, s.filesz) for s in elf.segments if s.type in (PT_NOTE, PT_GNU_PROPERTY)]
-    )
+    level, end = imports.isa_level(elf, _notes(elf))
     if strings is None:
         return frozenset(), level, end
     count, hash_end = imports.symbol_count(elf, dyn.hash, dyn.gnu_hash)
@@ -289,11 +288,22 @@ def _imports(elf: _Elf, dyn: _Dynamic, strings: _Strings | None) -> tuple[frozen
     return names, level, max(end, hash_end, symtab_end)
 
 
+def _notes(elf: _Elf) -> list[tuple[int, int, int, int]]:
+    return [(s.type, s.offset, s.filesz, s.align) for s in elf.segments if s.type in (PT_NOTE, PT_GNU_PROPERTY)]
+
+
 #: CPython extension suffixes that name the C library (``.cpython-312-x86_64-linux-musl.so``).
 _MUSL_SUFFIXES = ("-linux-musl.so", "-linux-musleabihf.so", "-linux-musleabi.so")
+_ANDROID_SUFFIXES = ("-linux-android.so", "-linux-androideabi.so")
+#: Bionic's loader, which Android executables name as their interpreter.
+_ANDROID_LOADERS = ("/system/bin/linker64", "/system/bin/linker")
 
 
-def _libc(needed: tuple[str, ...], interpreter: str | None, name: str) -> str | None:
+def _libc(needed: tuple[str, ...], interpreter: str | None, name: str, android: bool = False) -> str | None:
+    # Android first: bionic's libc is the bare libc.so that zig's musl binaries also need. The
+    # NDK's start files put the .note.android.ident note in every executable and library.
+    if android or interpreter in _ANDROID_LOADERS or name.endswith(_ANDROID_SUFFIXES):
+        return "android"
     loader = interpreter.rsplit("/", 1)[-1] if interpreter else ""
     if loader.startswith("ld-musl-") or any(
         n == "libc.so" or n.startswith(("libc.musl-", "ld-musl-")) for n in needed
@@ -385,6 +395,7 @@ def _parse(data: bytes | ByteSource, name: str = "") -> Binary:
         and (bool(dyn.flags_1 & DF_1_PIE) or (interpreter is not None and soname is None))
     )
     undefined, level, _ = _imports(elf, dyn, strings)
+    android = imports.android_api(elf, _notes(elf)) is not None
     return Binary(
         format="elf",
         archs=(elf.machine(),),
@@ -396,7 +407,7 @@ def _parse(data: bytes | ByteSource, name: str = "") -> Binary:
         interpreter=interpreter,
         symbol_versions=_verneed(elf, dyn, strings),
         executable=executable,
-        libc=_libc(needed, interpreter, name.rsplit("/", 1)[-1]),
+        libc=_libc(needed, interpreter, name.rsplit("/", 1)[-1], android),
         isa_level=level,
         undefined_symbols=undefined,
         defined_versions=_verdef(elf, dyn, strings),
@@ -435,10 +446,10 @@ def needed_extent(head: bytes) -> int | None:
         interp = elf.segment(PT_INTERP)
         if interp is not None:
             end = max(end, interp.offset + interp.filesz)
-        if elf.e_machine == imports.EM_X86_64:
-            for note in elf.segments:
-                if note.type in (PT_NOTE, PT_GNU_PROPERTY):
-                    end = max(end, note.offset + note.filesz)
+        # Notes say the ISA level (x86-64) and whether the file is built for Android.
+        for note in elf.segments:
+            if note.type in (PT_NOTE, PT_GNU_PROPERTY):
+                end = max(end, note.offset + note.filesz)
         seg = elf.segment(PT_DYNAMIC)
         if seg is None:
             return end

@@ -90,6 +90,17 @@ def _split(value: str) -> list[str]:
     return [e for e in value.replace(";", ":").split(":") if e]
 
 
+def _absolute(value: str) -> list[PurePosixPath]:
+    """The absolute entries of a LD_LIBRARY_PATH-style list (relative ones name the process's
+    working directory, unknown here)."""
+    return [PurePosixPath(e) for e in _split(value) if e.startswith("/")]
+
+
+def _origin_only(binary: Binary) -> bool:
+    """musl and bionic expand ``$ORIGIN`` alone in run paths."""
+    return binary.libc == "android" or is_musl(binary)
+
+
 class ElfResolver:
     """Resolve DT_NEEDED names the way the target's loader will once the wheel is installed.
 
@@ -112,6 +123,13 @@ class ElfResolver:
     chain (DT_RUNPATH replacing DT_RPATH, both inherited), then /etc/ld-musl-ARCH.path or its
     defaults, and expands only ``$ORIGIN``.
 
+    Bionic (Android) searches LD_LIBRARY_PATH, then the requester's DT_RUNPATH (``$ORIGIN`` only);
+    it ignores DT_RPATH. An Android wheel is cross-compiled, so this host's LD_LIBRARY_PATH and
+    system directories say nothing about the device: only ``--lib-path`` and auditwheel's
+    AUDITWHEEL_LD_LIBRARY_PATH (searched first) stand in for the device's libraries.
+
+    AUDITWHEEL_LD_LIBRARY_PATH is searched before LD_LIBRARY_PATH everywhere, as auditwheel does.
+
     The executable at the top of a real load chain (python) is unknown here, so its DT_RPATH is not
     searched; relative entries (relative to the process's working directory) are never followed.
     """
@@ -121,7 +139,7 @@ class ElfResolver:
         self._memo: dict[tuple[object, ...], Resolution] = {}
 
     def expand(self, search_path: str, loader: Loaded) -> PurePosixPath | None:
-        return _expand(search_path, loader, musl=is_musl(loader.binary), platform=self._platform(loader))
+        return _expand(search_path, loader, musl=_origin_only(loader.binary), platform=self._platform(loader))
 
     def _platform(self, loader: Loaded) -> str | None:
         """``$PLATFORM`` for ``loader``: this machine's loader's value when resolving against this
@@ -155,6 +173,7 @@ class ElfResolver:
             requester.binary.rpaths,
             requester.binary.runpaths,
             any(is_musl(item.binary) for item in chain),
+            requester.binary.libc == "android",
             tuple((item.folder, item.binary.rpaths, bool(item.binary.runpaths)) for item in chain[:-1]),
         )
         cached = self._memo.get(key)
@@ -180,10 +199,14 @@ class ElfResolver:
     def _directories(self, chain: Sequence[Loaded], arch: str) -> Iterator[PurePosixPath]:
         musl = any(is_musl(item.binary) for item in chain)
         requester = chain[-1]
-        env = [
-            PurePosixPath(e) for e in _split(self.ctx.environ.get("LD_LIBRARY_PATH", "")) if e.startswith("/")
-        ]
+        auditwheel = _absolute(self.ctx.environ.get("AUDITWHEEL_LD_LIBRARY_PATH", ""))
         user = [PurePosixPath(os.path.abspath(e)) for e in self.ctx.lib_path]
+        if requester.binary.libc == "android":
+            yield from auditwheel
+            yield from user
+            yield from self._entries(requester.binary.runpaths, requester, musl=True)  # $ORIGIN only
+            return
+        env = auditwheel + _absolute(self.ctx.environ.get("LD_LIBRARY_PATH", ""))
         if musl:
             yield from env
             yield from user
