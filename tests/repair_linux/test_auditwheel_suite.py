@@ -568,3 +568,23 @@ def test_static_executable_keeps_its_musllinux_tags(tmp_path: Path) -> None:
     mixed = _tool_wheel(tmp_path / "dist2", dynamic)
     mixed_check = subprocess.run([sys.executable, "-m", "wheelrepair", "check", str(mixed)], capture_output=True)
     assert mixed_check.returncode == 1
+
+
+@pytest.mark.parametrize(
+    "plat",
+    [
+        "manylinux_2_17_x86_64.manylinux_2_28_x86_64",
+        "manylinux_2_5_x86_64.manylinux1_x86_64",
+        "manylinux_2_28_x86_64.manylinux2014_x86_64",
+    ],
+)
+def test_tags_the_wheel_already_carries_and_that_hold_are_kept(plat: str, tmp_path: Path) -> None:
+    """An already tagged wheel (as PyPI's are: ``manylinux_2_27_x86_64.manylinux_2_28_x86_64``) keeps
+    every tag it carries that its binaries satisfy and gains the best one, all sorted: the name
+    auditwheel writes (a repair of such a wheel from PyPI is then a no-op)."""
+    ext = aw.shared(tmp_path / "build" / "_simple.so", SIMPLE)
+    wheel = aw.wheel(tmp_path / "dist", "testsimple", {"testsimple/_simple.cpython-312-x86_64-linux-gnu.so": ext},
+                     plat, py="cp312")
+    ref, ours = both(wheel, tmp_path)
+    assert_same(ref, ours)
+    assert ours.name is not None and set(plat.split(".")) <= set(ours.name[: -len(".whl")].rsplit("-", 1)[1].split("."))

@@ -253,6 +253,8 @@ class LinuxPlatform:
         else:
             verdict = Verdict("linux", best.tag, best.tags, tuple(rejected), requested_tags=best.tags)
         if requested is None or requested in ("auto", ""):
+            if best is not None:
+                verdict = _with_held_tags(verdict, best, candidates, wheel_tags)
             if neutral and verdict.tag is not None:
                 verdict = _with_musl_tags(verdict, wheel_tags, arch)
             return verdict
@@ -447,6 +449,19 @@ def _find_requested(
         p.base + (f" ({p.alias.rsplit('_' + arch, 1)[0]})" if p.alias else "") for p in candidates
     )
     return None, f"unknown platform tag {requested!r} for {arch}; known: {known_names}"
+
+
+def _with_held_tags(
+    verdict: Verdict, best: LinuxPolicy, candidates: Sequence[LinuxPolicy], wheel_tags: Sequence[str]
+) -> Verdict:
+    """``verdict`` plus the wheel's own tags of policies less compatible than ``best`` (a policy
+    holds whenever a more compatible one does), so that a wheel tagged ``manylinux_2_27`` and
+    ``manylinux_2_28`` keeps its name, as auditwheel keeps it. Tags that do not hold are dropped."""
+    order = list(candidates)
+    kept = {tag for policy in order[order.index(best) + 1 :] for tag in policy.tags if tag in wheel_tags}
+    if not kept:
+        return verdict
+    return dataclasses.replace(verdict, tags=tuple(sorted({*verdict.tags, *kept})))  # sorted, as auditwheel
 
 
 def _with_musl_tags(verdict: Verdict, wheel_tags: Sequence[str], arch: str) -> Verdict:
