@@ -313,6 +313,8 @@ def check(report: Mapping[str, Any]) -> None:
 def repair(report: Mapping[str, Any]) -> None:
     if not report["changed"]:
         stdout.say(f"{report['wheel']}: already self-contained, nothing to change -> {report['output']}")
+        for warning in report.get("warnings", []):
+            stderr.say(("warning:", "yellow"), f" {warning}")
         return
     lines: list[list[_Part]] = [
         [report["wheel"], " -> ", (report["output"], "bold")],

@@ -181,7 +181,7 @@ def analyze_scanned(
         scanned, resolver, platform, excluded, wheel_only, providers, include=options.include
     )
     verdict = judge(graph, platform, metadata, options.plat, options)
-    findings = stack_findings(graph)
+    findings = stack_findings(graph) + _weak_missing(graph)
     if findings:
         verdict = dataclasses.replace(verdict, warnings=verdict.warnings + findings)
     return Analysis(path, metadata, fmt, tuple(scanned), graph, verdict, options, providers)
@@ -310,6 +310,20 @@ class _HostReader:
         except PARSE_ERRORS:
             # A damaged host file is not the library the loader would take either.
             return None
+
+
+def _weak_missing(graph: DependencyGraph) -> tuple[str, ...]:
+    """A weak dependency (LC_LOAD_WEAK_DYLIB, a delay-loaded DLL) that is nowhere to be found does
+    not stop the load, so repair leaves it; but where the user's machine has it, it is loaded from
+    there, outside the wheel: said once per name."""
+    found: dict[str, str] = {}
+    for dep in graph.edges:
+        if dep.action is Action.MISSING and dep.weak:
+            found.setdefault(dep.name, dep.needed_by)
+    return tuple(
+        f"{user}: weak dependency {name} not found, left as is (the loader skips it when absent, and loads the user's own copy when present)"
+        for name, user in found.items()
+    )
 
 
 def _unresolved(graph: DependencyGraph) -> list[Dependency]:

@@ -195,9 +195,10 @@ class MacOSPlatform:
             need = needs[top]
             if wanted is not None:
                 errors.append(
+                    # The tag comes from --plat or, for check, from the wheel's own name.
                     f"{need.binary} requires macOS {_show(need.exact)} ({top}), newer than "
-                    f"{requested} (--plat) allows; use --plat {_joined(tags)} or rebuild it for "
-                    f"macOS {_show(floors[top])}"
+                    f"{requested} allows; tag it {_joined(tags)} (repair does, or --plat) or rebuild "
+                    f"it for macOS {_show(floors[top])}"
                 )
             else:
                 warnings.append(
