@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures.pe_build import build_python_extension, run_wine, windows_path
+from tests.fixtures.pe_build import build_dll, build_python_extension, run_wine, windows_path
 from tests.fixtures.wheels import make_wheel
 
 pytestmark = [pytest.mark.wine, pytest.mark.network]
@@ -73,6 +73,40 @@ def test_cpython_cannot_import_the_unrepaired_extension(
 ) -> None:
     output = run_python(cpython_under_wine, wine_prefix, wheels[0], tmp_path / "site")
     assert "ImportError: DLL load failed while importing _ext" in output
+
+
+def test_a_vendored_dll_that_cannot_load_does_not_break_the_import(
+    mingw_chain: dict[str, Path], cpython_under_wine: Path, wine_prefix: Path, tmp_path: Path
+) -> None:
+    """A plugin DLL of the package needs libP.dll, whose own dependency libQ.dll is --exclude'd and
+    absent on the user's machine (netCDF4's HDF5 filter plugins: blosc needs snappy). The loader
+    patch preloads libP and fails: the package and its extension must import all the same."""
+    lib_q = build_dll(tmp_path / "q" / "libQ.dll", "__declspec(dllexport) int q_value(void) { return 1; }\n")
+    lib_p = build_dll(
+        tmp_path / "p" / "libP.dll",
+        "__declspec(dllimport) int q_value(void);\n__declspec(dllexport) int p_value(void) { return q_value(); }\n",
+        links=[lib_q],
+    )
+    plugin = build_dll(
+        tmp_path / "build" / "plugin.dll",
+        "__declspec(dllimport) int p_value(void);\n__declspec(dllexport) int plugin_value(void) { return p_value(); }\n",
+        links=[lib_p],
+    )
+    ext = build_python_extension(tmp_path / "build" / "_ext.pyd", mingw_chain["libA"])
+    files = {"pkg/__init__.py": b"VALUE = 1\n", "pkg/_ext.pyd": ext, "pkg/plugins/plugin.dll": plugin}
+    wheel = make_wheel(tmp_path / "dist", files, tag="cp38-abi3-win_amd64")
+    dirs = [str(d) for d in (mingw_chain["libA"].parent, mingw_chain["libB"].parent, lib_p.parent, lib_q.parent)]
+    result = subprocess.run(
+        [sys.executable, "-m", "wheelrepair", "repair", str(wheel), "-w", str(tmp_path / "out"),
+         "--exclude", "libQ.dll", *[a for d in dirs for a in ("--lib-path", d)]],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    [repaired] = (tmp_path / "out").glob("*.whl")
+    with zipfile.ZipFile(repaired) as zf:
+        assert any(n.startswith("demo.libs/libP-") for n in zf.namelist())
+    output = run_python(cpython_under_wine, wine_prefix, repaired, tmp_path / "site")
+    assert output.strip() == "result 420", output
 
 
 def test_namespace_package_extension_with_dlls_beside_it(

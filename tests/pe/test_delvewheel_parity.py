@@ -539,3 +539,34 @@ def test_record_row_of_a_file_name_with_a_comma(chain: dict[str, Path], tmp_path
             record = zf.read("demo-1.0.dist-info/RECORD").decode().splitlines()
         assert any(line.startswith('"demo-1.0.data/data/a,b.txt",') for line in record), out
     assert wheelrepair("check", str(mine_out)).returncode == 0
+
+
+def test_msvcp140_delay_load_of_concrt140_is_not_needed(tmp_path: Path) -> None:
+    """Some msvcp140.dll builds delay-load concrt140.dll for Windows XP only; delvewheel ignores that
+    pair, and so do we: a wheel vendoring such an msvcp140.dll without concrt140 repairs and checks
+    clean (fiona 1.10.1 on PyPI is one), and concrt140 is never asked for."""
+    runtime = build_lld_dll(
+        tmp_path / "rt" / "msvcp140.dll",
+        "__declspec(dllimport) int conc_value(void);\n"
+        "__declspec(dllexport) int cpp_value(void) { return conc_value(); }\n",
+        tmp_path / "concrt140.dll",  # never built: only its import library is
+        ["conc_value"],
+        delay=True,
+    )
+    assert "concrt140.dll" in {
+        entry.dll.decode().lower() for entry in getattr(pefile.PE(str(runtime)), "DIRECTORY_ENTRY_DELAY_IMPORT", [])
+    }
+    ext = build_dll(
+        tmp_path / "ext" / "_ext.pyd",
+        "__declspec(dllimport) int cpp_value(void);\n__declspec(dllexport) int ext_value(void) { return cpp_value(); }\n",
+        links=[runtime],
+    )
+    wheel = make_wheel(tmp_path / "in", {"demo/_ext.pyd": ext, "demo/__init__.py": INIT}, tag="cp312-cp312-win_amd64")
+    ours, _ = our_show(wheel, [runtime.parent])
+    theirs, _ = delvewheel_show(wheel, [runtime.parent])
+    assert ours == theirs == {"msvcp140.dll"}
+    repaired = wheelrepair("repair", "-w", str(tmp_path / "out"), "--lib-path", str(runtime.parent), str(wheel))
+    assert repaired.returncode == 0, repaired.stderr
+    (out,) = (tmp_path / "out").glob("*.whl")
+    checked = wheelrepair("check", str(out))
+    assert checked.returncode == 0, checked.stdout + checked.stderr

@@ -25,11 +25,22 @@ _MSVC_LINKER_MAJOR = 14
 _MANGLED = re.compile(r"-[0-9a-f]{8,32}(?=\.[^.]*$)")
 
 
+#: Delay-loaded imports a DLL never loads on the Windows versions Python supports (by the DLL's
+#: export name): some builds of msvcp140.dll delay-load concrt140.dll for Windows XP only, which
+#: delvewheel ignores too. Counted as present, so such a DLL vendored without concrt140 passes.
+_UNNEEDED_DELAY_IMPORTS = {"msvcp140.dll": frozenset({"concrt140.dll"})}
+
+
+def _unneeded_delay_import(name: str, requester: Binary) -> bool:
+    own = (requester.soname or "").lower()
+    return name.lower() in _UNNEEDED_DELAY_IMPORTS.get(own, ()) and name in requester.delay_needed
+
+
 class WindowsPlatform:
     name: ClassVar[str] = "windows"
 
     def provides(self, name: str, requester: Binary) -> bool:
-        return is_system_dll(name)
+        return is_system_dll(name) or _unneeded_delay_import(name, requester)
 
     def removable(self, name: str, requester: Binary) -> bool:
         return False  # the interpreter's library is provided here, not forbidden

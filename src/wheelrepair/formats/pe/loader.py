@@ -6,8 +6,10 @@ outermost regular package above it (the top-level package, or the first package 
 ``__init__.py``, after the docstring and ``from __future__`` imports. On Windows only, the block calls
 ``os.add_dll_directory`` on the libs directory and loads every vendored DLL by full path in dependency
 order, so the extension's imports (static and delay-loaded) are found among the modules already
-loaded even where added directories are ignored (conda's Python, embedded interpreters). A second
-repair replaces the block; an ``__init__.py`` is never created.
+loaded even where added directories are ignored (conda's Python, embedded interpreters). A DLL that
+fails to load (one of its own dependencies was excluded and is absent) is passed over: a package
+whose plugin alone needs it still imports, and an extension that needs it fails with Windows' own
+error when it loads. A second repair replaces the block; an ``__init__.py`` is never created.
 
 Extensions with no regular package above them (at the wheel root, or only inside namespace
 packages) have no ``__init__.py`` that runs first: their DLLs must sit in their own directory, which
@@ -164,7 +166,10 @@ def loader_block(up: int, libs_dir: str, dlls: Sequence[str]) -> str:
             "    import ctypes",
             "",
             f"    for _name in ({names}):",
-            "        ctypes.WinDLL(os.path.join(libs, _name))",
+            "        try:",
+            "            ctypes.WinDLL(os.path.join(libs, _name))",
+            "        except OSError:",
+            "            pass  # its own dependency is absent (excluded): only its users fail, when loaded",
             "",
             "",
             "_wheelrepair_load_dlls()",
@@ -216,7 +221,10 @@ def provider_block(
             '    if hasattr(os, "add_dll_directory"):',
             "        os.add_dll_directory(libs)",
             f"    for _name in ({names}):",
-            "        ctypes.WinDLL(os.path.join(libs, _name))",
+            "        try:",
+            "            ctypes.WinDLL(os.path.join(libs, _name))",
+            "        except OSError:",
+            "            pass  # its own dependency is absent (excluded): only its users fail, when loaded",
         ]
     lines += ["", "", "_wheelrepair_load_dlls()", "del _wheelrepair_load_dlls", END, ""]
     return "\n".join(lines)
