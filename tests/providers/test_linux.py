@@ -4,6 +4,7 @@ repaired to link to the provider's installed copy, and run from a fresh venv wit
 from __future__ import annotations
 
 import json
+import site
 import subprocess
 import sys
 import zipfile
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 from packaging.requirements import Requirement
 
+import wheelrepair as wheelrepair_package
 from tests.fixtures.providers import CASES, WINDOWS, Consumer, ProviderCase, provider_wheel
 from tests.fixtures.venv import fresh_venv, install, site_packages
 
@@ -163,9 +165,11 @@ def test_a_provider_for_another_platform_is_a_usage_error(consumer: Consumer) ->
 
 def test_provider_installed_in_the_running_environment(consumer: Consumer, tmp_path: Path) -> None:
     """--provider NAME without --provider-path: the environment wheelrepair runs in."""
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", "--system-site-packages", str(tmp_path / "env")],
-                   check=True)  # fmt: skip
-    python = tmp_path / "env" / "bin" / "python"
+    python = fresh_venv(tmp_path / "env")
+    # wheelrepair and its dependencies, as this interpreter has them (a venv made with
+    # --system-site-packages from inside a venv would see the base interpreter's packages instead).
+    parent = {str(Path(wheelrepair_package.__file__).resolve().parent.parent), *site.getsitepackages()}
+    (site_packages(python) / "_wheelrepair_under_test.pth").write_text("\n".join(sorted(parent)) + "\n")
     install(python, consumer.provider)
     result = subprocess.run([str(python), "-m", "wheelrepair", "show", str(consumer.wheel), "--json",
                              "--provider", consumer.case.name], capture_output=True, text=True)  # fmt: skip
