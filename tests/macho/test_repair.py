@@ -133,4 +133,5 @@ def test_library_for_a_newer_macos_raises_the_tag_or_fails_with_plat(tmp_path: P
     strict = wheelrepair("repair", str(wheel), "-w", str(tmp_path / "strict"), "--plat", "macosx_11_0_arm64")
     assert strict.returncode == 1
     assert "libnew" in strict.stderr and "12.0" in strict.stderr
+    assert "tag it macosx_12_0_arm64" in strict.stderr  # the fix, in words that hold for check too
     assert not (tmp_path / "strict").exists() or not list((tmp_path / "strict").iterdir())

@@ -41,8 +41,7 @@ from ..formats import backend_named, preload_editing
 from ..formats.base import Backend, ByteSource, Resolver, SearchContext
 from ..model import INCLUDED, Action, Binary, Dependency, DependencyGraph, RepairPlan, Verdict
 from ..options import RepairOptions
-from ..policy import platform_for_format
-from ..policy.android import is_android_tag, wheel_is_android
+from ..policy import platform_for_format, runpath_only, tag_adopter
 from ..policy.base import Context, Platform
 from ..wheel.archive import WheelArchive
 from ..wheel.metadata import WheelMetadata, installed_path, retag, validate_filename
@@ -167,7 +166,7 @@ def analyze_scanned(
         return Analysis(path, metadata, fmt, tuple(scanned), empty, verdict, options)
     backend = backend_named(fmt)
     platform = platform_for_format(fmt, skip_checks(options))
-    adopt = _adopter(fmt, metadata)
+    adopt = tag_adopter(metadata.platform_tags)
     if adopt is not None:
         scanned = [dataclasses.replace(s, binary=adopt(s.binary)) for s in scanned]
     providers = provider_index(options, fmt, scanned)
@@ -221,17 +220,6 @@ def skip_checks(options: RepairOptions) -> tuple[str, ...]:
     return ("isa",) if options.disable_isa_ext_check else ()
 
 
-def _adopter(fmt: str | None, metadata: WheelMetadata) -> Callable[[Binary], Binary] | None:
-    return _adopt_android if fmt == "elf" and wheel_is_android(metadata.platform_tags) else None
-
-
-def _adopt_android(binary: Binary) -> Binary:
-    """An ELF file of an Android wheel is built for bionic, whatever it says itself (a file without
-    the NDK's note and needing the bare ``libc.so`` would pass for musl): the wheel's tag decides,
-    as for auditwheel."""
-    return binary if binary.libc == "android" else dataclasses.replace(binary, libc="android")
-
-
 def _context(
     scanned: tuple[ScannedBinary, ...] | list[ScannedBinary],
     backend: Backend,
@@ -268,7 +256,7 @@ def _host_reader(
 
 class _HostReader:
     """Parses host libraries once each; files that are not binaries of the format read as None.
-    ``adopt`` adjusts each parsed file to the wheel's target (``_adopt_android``)."""
+    ``adopt`` adjusts each parsed file to the wheel's target (``policy.tag_adopter``)."""
 
     def __init__(
         self,
@@ -313,15 +301,16 @@ class _HostReader:
 
 
 def _weak_missing(graph: DependencyGraph) -> tuple[str, ...]:
-    """A weak dependency (LC_LOAD_WEAK_DYLIB, a delay-loaded DLL) that is nowhere to be found does
-    not stop the load, so repair leaves it; but where the user's machine has it, it is loaded from
-    there, outside the wheel: said once per name."""
+    """A weak dependency (Mach-O LC_LOAD_WEAK_DYLIB) that is nowhere to be found does not stop the
+    load, so repair leaves it; but where the user's machine has it, it is loaded from there, outside
+    the wheel: said once per name."""
     found: dict[str, str] = {}
     for dep in graph.edges:
         if dep.action is Action.MISSING and dep.weak:
             found.setdefault(dep.name, dep.needed_by)
     return tuple(
-        f"{user}: weak dependency {name} not found, left as is (the loader skips it when absent, and loads the user's own copy when present)"
+        f"{user}: weak dependency {name} not found, left as is "
+        "(the loader skips it when absent, and loads the user's own copy when present)"
         for name, user in found.items()
     )
 
@@ -408,7 +397,7 @@ def repair(path: Path, out_dir: Path, options: RepairOptions, scanning: ScanInPr
         resolver = backend.resolver(
             _context(
                 analysis.scanned, backend, options, True, analysis.providers,
-                adopt=_adopter(analysis.format, archive.metadata),
+                adopt=tag_adopter(archive.metadata.platform_tags),
             )
         )
         libs_dir = libs_dir_for(archive.metadata, options)
@@ -451,7 +440,7 @@ def repair(path: Path, out_dir: Path, options: RepairOptions, scanning: ScanInPr
                 installed=installed,
                 no_mangle=GlobSet.of(options.no_mangle),
                 strip=options.strip,
-                runpath_only=is_android_tag(verdict.tag),
+                runpath_only=runpath_only(verdict.tag),
             ),
             backend,
             resolver,

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection, Sequence
 
+from ..model import Binary
+from . import android
 from .base import Platform
 
 _FORMAT_TO_PLATFORM = {"elf": "linux", "macho": "macos", "pe": "windows"}
@@ -48,3 +50,15 @@ def platform_named(name: str, skip_checks: Collection[str] = ()) -> Platform:
 
         return WindowsPlatform()
     raise KeyError(name)
+
+
+def tag_adopter(platform_tags: Sequence[str]) -> Callable[[Binary], Binary] | None:
+    """What a wheel's tags say about its binaries beyond what the files say themselves, as a
+    function applied to each parsed file (the wheel's and the host libraries read for it); None when
+    the tags add nothing. An ``android_*`` tag: every file is built for bionic."""
+    return android.adopt if android.wheel_is_android(platform_tags) else None
+
+
+def runpath_only(tag: str | None) -> bool:
+    """True when the loader of ``tag``'s platform follows DT_RUNPATH only (Android)."""
+    return android.is_android_tag(tag)

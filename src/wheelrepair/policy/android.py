@@ -9,6 +9,7 @@ DT_RUNPATH only from API level 24 and ignores DT_RPATH, so vendoring needs level
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Collection, Iterable, Sequence
 from functools import cache
@@ -67,6 +68,13 @@ def is_android_tag(tag: str | None) -> bool:
 
 def wheel_is_android(tags: Iterable[str]) -> bool:
     return any(is_android_tag(t) for t in tags)
+
+
+def adopt(binary: Binary) -> Binary:
+    """A file of an Android wheel is built for bionic, whatever it says itself (one without the
+    NDK's note that needs the bare ``libc.so`` would pass for musl): the wheel's tag decides, as
+    for auditwheel."""
+    return binary if binary.libc == "android" else dataclasses.replace(binary, libc="android")
 
 
 @cache

@@ -473,8 +473,8 @@ def _with_musl_tags(verdict: Verdict, wheel_tags: Sequence[str], arch: str) -> V
         return verdict
     return dataclasses.replace(
         verdict,
-        tags=(*verdict.tags, *musl_tags),
-        requested_tags=(*(verdict.requested_tags or (verdict.tag,)), *musl_tags),
+        tags=tuple(sorted({*verdict.tags, *musl_tags})),  # sorted, as auditwheel writes them
+        requested_tags=tuple(sorted({*(verdict.requested_tags or (verdict.tag,)), *musl_tags})),
     )
 
 
