@@ -14,6 +14,21 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
+def _compile_bytecode() -> None:
+    """Time the tools as installed: pip compiles a package's bytecode when it installs it, but an
+    editable checkout run with PYTHONDONTWRITEBYTECODE (set on this machine) compiles every module
+    it imports afresh on each run, and only the modules a command imports, which biases the
+    comparison of two commands (a repair imports the writer; a module just edited has stale
+    bytecode). torch, one run each: with stale bytecode for five edited modules, show 0.93 s and
+    repair 1.30x it; compiled, show 0.60 s and repair 1.17x."""
+    import compileall
+
+    compileall.compile_dir(str(ROOT / "src"), quiet=1)
+
+
+_compile_bytecode()
+
+
 def run_timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, int]:
     """Wall seconds and peak RSS (KiB) of one command and the processes it starts, run in its own
     process; the peak comes from GNU time (``/usr/bin/time -f %M``), which counts that process tree."""

@@ -4,6 +4,8 @@ those of the output written without a prefill, and strict zip readers must take 
 
 from __future__ import annotations
 
+import errno
+import mmap
 import os
 import struct
 import subprocess
@@ -241,53 +243,77 @@ def test_the_prefill_holds_the_input_bytes_for_bytes(
 def test_the_prefill_copies_direct_where_the_file_system_allows(
     source: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """No kernel copy, so no page cache to fill (see ``prefill``'s docstring): each step is one read
-    into the same buffer and one direct write of whole blocks, the last partial block aside."""
+    """No kernel copy, so no page cache to fill (see ``prefill``'s docstring), and no read into a
+    buffer either: each step is one direct write of whole blocks from a mapping of the input, the
+    last partial block aside."""
     if not _direct_io_here(tmp_path):
         pytest.skip("this file system has no direct I/O")
     monkeypatch.setattr(prefill_module, "MIN_SIZE", 0)
     monkeypatch.setattr(prefill_module, "_STEP", 256 * 1024)
     kernel = _on_prefill_thread(monkeypatch, "copy_file_range", lambda real, calls, *a: real(*a))
     reads = _on_prefill_thread(monkeypatch, "preadv", lambda real, calls, *a: real(*a))
-    writes = _on_prefill_thread(monkeypatch, "pwritev", lambda real, calls, *a: real(*a))
+    mapped: list[bool] = []
+
+    def from_mapping(real: Any, calls: list[int], fd: int, buffers: list[memoryview], offset: int) -> int:
+        mapped.append(all(isinstance(b.obj, mmap.mmap) for b in buffers))
+        return int(real(fd, buffers, offset))
+
+    _on_prefill_thread(monkeypatch, "pwritev", from_mapping)
     out = tmp_path / "out"
     out.mkdir()
     assert _prefilled_bytes(source, out) == source.read_bytes()
     steps = -(-source.stat().st_size // (256 * 1024))
-    assert (len(kernel), len(reads), len(writes)) == (0, steps, steps)
+    assert (len(kernel), len(reads), mapped) == (0, 0, [True] * steps)
 
 
-@pytest.mark.parametrize("fault", ["short read", "refused write"])
+@pytest.mark.parametrize("fault", [errno.EFAULT, errno.EINVAL])
 def test_a_direct_copy_that_cannot_go_on_is_finished_by_kernel_copies(
-    fault: str, source: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    fault: int, source: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A read that stops off a block boundary (its tail goes through the page cache) or a device
-    that refuses a direct write (EINVAL): the rest is copied the kernel's way, to the same bytes."""
+    """A direct write that finds the mapping gone (EFAULT: the step is read through the page cache
+    instead) or a device that refuses a direct write (EINVAL): the rest is copied the kernel's
+    way, to the same bytes."""
     if not _direct_io_here(tmp_path):
         pytest.skip("this file system has no direct I/O")
     monkeypatch.setattr(prefill_module, "MIN_SIZE", 0)
     monkeypatch.setattr(prefill_module, "_STEP", 256 * 1024)
-    if fault == "short read":
 
-        def short_second(real: Any, calls: list[int], fd: int, buffers: list[memoryview], offset: int) -> int:
-            if len(calls) == 2:
-                return int(real(fd, [buffers[0][:1000]], offset))
-            return int(real(fd, buffers, offset))
+    def fails_second(real: Any, calls: list[int], *args: Any) -> int:
+        if len(calls) == 2:
+            raise OSError(fault, os.strerror(fault))
+        return int(real(*args))
 
-        _on_prefill_thread(monkeypatch, "preadv", short_second)
-    else:
-
-        def refuses_second(real: Any, calls: list[int], *args: Any) -> int:
-            if len(calls) == 2:
-                raise OSError(22, "Invalid argument")
-            return int(real(*args))
-
-        _on_prefill_thread(monkeypatch, "pwritev", refuses_second)
+    _on_prefill_thread(monkeypatch, "pwritev", fails_second)
     kernel = _on_prefill_thread(monkeypatch, "copy_file_range", lambda real, calls, *a: real(*a))
     out = tmp_path / "out"
     out.mkdir()
     assert _prefilled_bytes(source, out) == source.read_bytes()
     assert kernel
+
+
+def test_a_direct_copy_stops_where_an_input_that_shrank_ends(
+    source: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The input is shorter than when it was validated (the writer finds that out on its own): the
+    window past its end cannot be mapped, so the copy reads what is left and stops there."""
+    if not _direct_io_here(tmp_path):
+        pytest.skip("this file system has no direct I/O")
+    monkeypatch.setattr(prefill_module, "MIN_SIZE", 0)
+    monkeypatch.setattr(prefill_module, "_STEP", 256 * 1024)
+    size = source.stat().st_size
+    out = tmp_path / "out"
+    out.mkdir()
+    with WheelArchive.open(source) as archive:
+        prefill = Prefill.start(archive.fileno(), size + 3 * 256 * 1024, out)
+        assert prefill is not None
+        prefill.stopped.wait()
+        fd, copied = prefill.take()
+    assert fd >= 0
+    try:
+        assert copied == size
+        assert os.pread(fd, size + 1, 0) == source.read_bytes()
+    finally:
+        os.close(fd)
 
 
 def test_a_prefill_that_stopped_early_is_completed_by_the_writer(
@@ -302,7 +328,7 @@ def test_a_prefill_that_stopped_early_is_completed_by_the_writer(
     def ends_after_three(real: Any, calls: list[int], *args: Any) -> int:
         return 0 if len(calls) > 3 else int(real(*args))
 
-    calls = _on_prefill_thread(monkeypatch, "preadv" if copy_mode == "direct" else "copy_file_range", ends_after_three)
+    calls = _on_prefill_thread(monkeypatch, "pwritev" if copy_mode == "direct" else "copy_file_range", ends_after_three)
     copied = _copied(monkeypatch)
     out = _write(source, tmp_path / "prefilled", _table(), prefilled=True)
     monkeypatch.undo()

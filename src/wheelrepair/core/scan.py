@@ -112,9 +112,10 @@ class ScanInProgress:
         archive, fmt = self.archive, self._fmt
         if self._parallel is not None:
             try:
-                return fmt, self._parallel.collect()
+                scanned = self._parallel.collect()
             finally:
                 self.close()
+            return fmt, scanned
         if self._verify:
             archive.verify_record()
         if fmt is None:
@@ -215,8 +216,11 @@ class _ParallelScan:
         return [by_member[m] for m in archive.members if m in by_member]
 
     def close(self) -> None:
-        """Stop the workers: what has not started is cancelled, what runs is waited for."""
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        """Stop the workers: what has not started is cancelled, what runs is waited for. Once every
+        result is in, the idle workers are left to exit on their own: joining them took 5-10 ms
+        of every large wheel's analysis (the interpreter joins them at exit)."""
+        done = all(task.done() for _, task in self._tasks)
+        self._pool.shutdown(wait=not done, cancel_futures=True)
 
 
 def _tasks(sizes: Mapping[str, int], members: Iterable[str]) -> Iterator[list[str]]:

@@ -215,10 +215,10 @@ class WheelArchive:
         summed and looked up by the scan, the size report and the writer)."""
         return MappingProxyType({name: info.file_size for name, info in self._infos.items()})
 
-    @functools.cached_property
-    def compressed_sizes(self) -> Mapping[str, int]:
-        """Compressed size of every member, by name (the writer looks for its largest)."""
-        return MappingProxyType({name: info.compress_size for name, info in self._infos.items()})
+    def compressed_at_least(self, size: int) -> list[str]:
+        """The members whose compressed data is at least ``size`` bytes, in archive order (the
+        writer looks for its largest; one pass, no table of 12,000 sizes built for it)."""
+        return [name for name, info in self._infos.items() if info.compress_size >= size]
 
     @functools.cached_property
     def total_size(self) -> int:
@@ -415,7 +415,11 @@ class WheelArchive:
         compressed bytes start (``data_offset``) and the header as stored (``local``: fixed part,
         name and extra field; b"" when the extra field is long), each checked against the
         central directory (read now unless a scan worker already did)."""
-        infos = [self._info(member) for member in members]
+        table = self._infos
+        try:
+            infos = [table[member] for member in members]
+        except KeyError:
+            infos = [self._info(member) for member in members]  # names the member that is not there
         for info in infos:
             if info.data_offset < 0:
                 self._read_local_header(info)

@@ -43,7 +43,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, NamedTuple, TypeVar, Union
+from typing import Any, NamedTuple, Optional, TypeVar, Union
 
 from wheelrepair import progress
 from wheelrepair.errors import InvalidWheel, OutputError, UsageError
@@ -298,7 +298,9 @@ def write_wheel(
     out = _Output(fd, in_place)
     try:
         entries: list[_Entry | bytes | _Records] = []
-        rows: list[tuple[str, str | None, int | None]] = []
+        # RECORD as written: rows of the members written anew, and the lines of each run of
+        # unchanged members formatted at once (see ``_record_lines``).
+        rows: list[_Row | str] = []
         record = source.record()
 
         order = [m for m in source.members if m not in managed and m not in remove]
@@ -337,7 +339,7 @@ def write_wheel(
                 bar.advance(sum(sizes))
 
             pipeline.then(copy)
-            rows.extend((m, record[m][0], size) for m, size in zip(members, sizes))
+            rows.extend(_record_lines(members, sizes, record))
 
         run: list[str] = []  # unchanged members in a row: copied by one call
         for member in source.members:
@@ -384,9 +386,11 @@ def write_wheel(
             write_raw([meta.wheel_path])
         record_info = source.zipinfo(meta.record_path)
         for index, deflated in ahead:
-            rows[index] = (rows[index][0], deflated.record_digest(), rows[index][2])
+            row = rows[index]
+            assert not isinstance(row, str)  # a member written anew has a row of its own
+            rows[index] = (row[0], deflated.record_digest(), row[2])
         rows.append((meta.record_path, None, None))
-        described[meta.record_path] = format_record(rows)
+        described[meta.record_path] = _record_text(rows)
         write_new(
             meta.record_path,
             described[meta.record_path],
@@ -425,6 +429,40 @@ def write_wheel(
     return dest
 
 
+#: A RECORD row: path, hash ("sha256=..." or None), size (None for RECORD itself).
+_Row = tuple[str, Optional[str], Optional[int]]
+
+
+def _record_lines(
+    members: Sequence[str], sizes: Sequence[int], record: Mapping[str, tuple[str | None, int | None]]
+) -> list[_Row | str]:
+    """The RECORD rows of unchanged ``members`` (the input's hash, the size as stored): one text
+    of lines where no row needs CSV quoting, which is the rule (torch's 12,000 rows: 4-6 ms
+    instead of 11-13 ms as rows to format), else the rows themselves."""
+    text = "".join([f"{m},{record[m][0] or ''},{size}\n" for m, size in zip(members, sizes)])
+    # A row needs quoting only if it holds a comma, quote or line break of its own.
+    if text.count(",") == 2 * len(members) and text.count("\n") == len(members) and '"' not in text and "\r" not in text:
+        return [text]
+    return [(m, record[m][0], size) for m, size in zip(members, sizes)]
+
+
+def _record_text(rows: Sequence[_Row | str]) -> bytes:
+    """RECORD from rows and runs of lines formatted already (``_record_lines``), in order."""
+    parts: list[str] = []
+    pending: list[_Row] = []
+    for row in rows:
+        if isinstance(row, str):
+            if pending:
+                parts.append(format_record(pending).decode("utf-8"))
+                pending = []
+            parts.append(row)
+        else:
+            pending.append(row)
+    if pending:
+        parts.append(format_record(pending).decode("utf-8"))
+    return "".join(parts).encode("utf-8")
+
+
 def _read_back(fd: int, directory: tuple[int, bytes], members: Sequence[tuple[_Entry, bytes]], dest: Path) -> None:
     """Read the written file back where it says what it holds: the central directory and end
     records byte for byte (they must also end the file), and ``members`` (WHEEL, RECORD) through
@@ -451,10 +489,15 @@ def _member_read_back(fd: int, entry: _Entry) -> bytes | None:
     if fields != (b"PK\x03\x04", entry.flags, entry.method, entry.crc, entry.name):
         return None
     data = os.pread(fd, entry.compress_size, entry.offset + _LOCAL.size + name_len + extra_len)
+    if method != zipfile.ZIP_DEFLATED:
+        return data
+    # The fastest inflater (ISA-L): torch's 1.3 MB RECORD took 4 ms through zlib's.
+    state = compression.forward_inflater()
     try:
-        return zlib.decompress(data, -15) if method == zipfile.ZIP_DEFLATED else data
+        content = state.decompress(data)
     except zlib.error:
         return None
+    return content if state.eof and not state.unused_data else None
 
 
 def _output_file(dest: Path, prefill: Prefill | None) -> tuple[int, int, str]:
@@ -712,7 +755,7 @@ class _EarlyCopies:
         self._replace = replace
         self._level = level
         #: The members whose data this copies ahead (if the walk reaches them first).
-        large = [m for m, size in source.compressed_sizes.items() if size >= _SPAN and m not in replace]
+        large = [m for m in source.compressed_at_least(_SPAN) if m not in replace]
         listed = set(members) if large else frozenset()
         self.large = frozenset(m for m in large if m in listed)
         self._lock = threading.Lock()
@@ -913,13 +956,14 @@ def _record_end(info: MemberInfo) -> int:
 def _plain_stretch(infos: Sequence[MemberInfo], first: int, large: Collection[str]) -> int:
     """The index past the plain members from ``first`` on that follow each other in the file and in
     the central directory (nothing between them in either), none of them in ``large``."""
-    previous, index = infos[first], first + 1
-    while index < len(infos):
+    # The loop runs over every unchanged member of a wheel (torch: 12,000): _record_end inlined.
+    previous, index, count, fixed = infos[first], first + 1, len(infos), _CENTRAL.size
+    while index < count:
         info = infos[index]
         if (
             not info.plain
             or info.header_offset != previous.data_offset + previous.compress_size
-            or info.record_at != _record_end(previous)
+            or info.record_at != previous.record_at + fixed + len(previous.raw_name)
             or info.filename in large
         ):
             break

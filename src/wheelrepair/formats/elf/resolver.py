@@ -9,7 +9,7 @@ from functools import lru_cache
 from pathlib import PurePosixPath
 
 from ...model import Binary
-from ..base import Loaded, Resolution, SearchContext, normalize
+from ..base import Loaded, Resolution, SearchContext
 from .hostplatform import host_arch, host_platform
 from .ldconfig import ld_so_conf_dirs, musl_path_dirs
 
@@ -90,10 +90,10 @@ def _split(value: str) -> list[str]:
     return [e for e in value.replace(";", ":").split(":") if e]
 
 
-def _absolute(value: str) -> list[PurePosixPath]:
-    """The absolute entries of a LD_LIBRARY_PATH-style list (relative ones name the process's
-    working directory, unknown here)."""
-    return [PurePosixPath(e) for e in _split(value) if e.startswith("/")]
+def _absolute(value: str) -> list[str]:
+    """The absolute entries of a LD_LIBRARY_PATH-style list, normalized (relative ones name the
+    process's working directory, unknown here)."""
+    return [str(PurePosixPath(e)) for e in _split(value) if e.startswith("/")]
 
 
 def _origin_only(binary: Binary) -> bool:
@@ -137,9 +137,15 @@ class ElfResolver:
     def __init__(self, ctx: SearchContext) -> None:
         self.ctx = ctx
         self._memo: dict[tuple[object, ...], Resolution] = {}
+        # The context's own directories, the same for every question: as text (a walk of torch's
+        # 956 needed names asks them of a few hundred directories).
+        self._auditwheel = _absolute(ctx.environ.get("AUDITWHEEL_LD_LIBRARY_PATH", ""))
+        self._user = [os.path.abspath(e) for e in ctx.lib_path]
+        self._env = self._auditwheel + _absolute(ctx.environ.get("LD_LIBRARY_PATH", ""))
 
     def expand(self, search_path: str, loader: Loaded) -> PurePosixPath | None:
-        return _expand(search_path, loader, musl=_origin_only(loader.binary), platform=self._platform(loader))
+        text = _expand(search_path, loader, musl=_origin_only(loader.binary), platform=self._platform(loader))
+        return None if text is None else PurePosixPath(text)
 
     def _platform(self, loader: Loaded) -> str | None:
         """``$PLATFORM`` for ``loader``: this machine's loader's value when resolving against this
@@ -185,28 +191,28 @@ class ElfResolver:
         self, name: str, chain: Sequence[Loaded], arch: str, accept: Callable[[Binary], bool]
     ) -> Resolution:
         searched: list[str] = []
-        seen: set[PurePosixPath] = set()
+        seen: set[str] = set()
         for directory in self._directories(chain, arch):
             if directory in seen:
                 continue
             seen.add(directory)
-            searched.append(str(directory))
-            found = self.ctx.lookup(posixpath.join(str(directory), name), accept)
+            searched.append(directory)
+            found = self.ctx.lookup(posixpath.join(directory, name), accept)
             if found is not None:
                 return Resolution(found, tuple(searched))
         return Resolution(None, tuple(searched))
 
-    def _directories(self, chain: Sequence[Loaded], arch: str) -> Iterator[PurePosixPath]:
+    def _directories(self, chain: Sequence[Loaded], arch: str) -> Iterator[str]:
+        """The directories searched, in order, as normalized absolute paths (text)."""
         musl = any(is_musl(item.binary) for item in chain)
         requester = chain[-1]
-        auditwheel = _absolute(self.ctx.environ.get("AUDITWHEEL_LD_LIBRARY_PATH", ""))
-        user = [PurePosixPath(os.path.abspath(e)) for e in self.ctx.lib_path]
+        user = self._user
         if requester.binary.libc == "android":
-            yield from auditwheel
+            yield from self._auditwheel
             yield from user
             yield from self._entries(requester.binary.runpaths, requester, musl=True)  # $ORIGIN only
             return
-        env = auditwheel + _absolute(self.ctx.environ.get("LD_LIBRARY_PATH", ""))
+        env = self._env
         if musl:
             yield from env
             yield from user
@@ -223,18 +229,21 @@ class ElfResolver:
         yield from self._entries(requester.binary.runpaths, requester, musl)
         yield from self._system(arch, musl)
 
-    def _entries(self, entries: Sequence[str], loader: Loaded, musl: bool) -> Iterator[PurePosixPath]:
+    def _entries(self, entries: Sequence[str], loader: Loaded, musl: bool) -> Iterator[str]:
+        if not entries:
+            return
+        platform = self._platform(loader)
         for entry in entries:
-            directory = _expand(entry, loader, musl, self._platform(loader))
+            directory = _expand(entry, loader, musl, platform)
             if directory is not None:
                 yield directory
 
-    def _system(self, arch: str, musl: bool) -> tuple[PurePosixPath, ...]:
+    def _system(self, arch: str, musl: bool) -> tuple[str, ...]:
         return _system_dirs(self.ctx.host_root, arch, musl, self.ctx.use_host_config)
 
 
 @lru_cache(maxsize=64)
-def _system_dirs(root: str, arch: str, musl: bool, use_host_config: bool) -> tuple[PurePosixPath, ...]:
+def _system_dirs(root: str, arch: str, musl: bool, use_host_config: bool) -> tuple[str, ...]:
     dirs: tuple[str, ...] = ()
     if musl:
         configured = musl_path_dirs(root, MUSL_ARCH.get(arch, arch)) if use_host_config else None
@@ -246,16 +255,23 @@ def _system_dirs(root: str, arch: str, musl: bool, use_host_config: bool) -> tup
     return tuple(_rooted(root, d) for d in dirs)
 
 
-def _rooted(root: str, directory: str) -> PurePosixPath:
+def _rooted(root: str, directory: str) -> str:
     if root in ("", "/"):
-        return PurePosixPath(directory)
-    return PurePosixPath(root) / directory.lstrip("/")
+        return str(PurePosixPath(directory))
+    return str(PurePosixPath(root) / directory.lstrip("/"))
 
 
-def _expand(entry: str, loader: Loaded, musl: bool, platform: str | None) -> PurePosixPath | None:
-    """Substitute the dynamic string tokens in one search path entry; None if unknowable."""
-    arch = loader.binary.archs[0]
-    values = {"ORIGIN": loader.folder}
+def _expand(entry: str, loader: Loaded, musl: bool, platform: str | None) -> str | None:
+    """Substitute the dynamic string tokens in one search path entry: the directory, normalized,
+    as text; None if unknowable."""
+    return _expanded(entry, loader.folder, loader.binary.archs[0], musl, platform)
+
+
+@lru_cache(maxsize=4096)
+def _expanded(entry: str, origin: str, arch: str, musl: bool, platform: str | None) -> str | None:
+    # Cached: the binaries of one directory share their run paths, and a walk expands each entry
+    # of the chain for every name it resolves.
+    values = {"ORIGIN": origin}
     if not musl:
         triplet = MULTIARCH.get(arch)
         values["LIB"] = f"lib/{triplet}" if triplet else ("lib64" if arch in _64BIT else "lib")
@@ -284,7 +300,7 @@ def _expand(entry: str, loader: Loaded, musl: bool, platform: str | None) -> Pur
     text = "".join(out)
     if not text.startswith("/"):
         return None
-    return normalize(PurePosixPath(text))
+    return posixpath.normpath(text)
 
 
 def _token(entry: str, start: int) -> tuple[str | None, int]:
