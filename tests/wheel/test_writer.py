@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import io
 import os
@@ -19,7 +20,7 @@ import pytest
 
 from tests.fixtures.pypi import fetch_wheel, local_torch_wheel
 from tests.fixtures.venv import fresh_venv, uv_install
-from tests.wheel.helpers import record_early_copies, zip_wheel
+from tests.wheel.helpers import WHEEL_TEXT, record_early_copies, zip_wheel
 from wheelrepair.errors import OutputError, UsageError
 from wheelrepair.wheel import writer as writer_module
 from wheelrepair.wheel.archive import WheelArchive
@@ -547,3 +548,34 @@ def test_real_pypi_wheel_rewritten_unchanged_still_installs_and_imports(tmp_path
             text=True,
         )
         assert check.stdout.split() == ["True", "{'a':", "[1,", "2]}"], check.stderr
+
+
+def test_unchanged_members_whose_names_need_quoting_keep_their_record_rows(tmp_path: Path) -> None:
+    """Unchanged members' RECORD lines are formatted a run at a time (``writer._record_lines``); a
+    run holding a name with a comma or a quote must still come out as the csv module quotes it,
+    beside a plain run and a member written anew."""
+    entries = [
+        ("demo/__init__.py", b"VALUE = 1\n"),
+        ('demo/data/a,b "c".txt', b"comma and quotes\n"),
+        ("demo/data/plain.txt", b"plain\n"),
+        ("demo/zz.py", b"Z = 1\n"),
+    ]
+
+    def record(members: list[tuple[str, bytes]]) -> str:
+        text = io.StringIO()
+        rows = csv.writer(text, lineterminator="\n")
+        for name, data in members:
+            rows.writerow((name, record_hash(data), len(data)))
+        return text.getvalue()
+
+    listed = record([*entries, ("demo-1.0.dist-info/WHEEL", WHEEL_TEXT)]) + "demo-1.0.dist-info/RECORD,,\n"
+    src = zip_wheel(tmp_path / NAME, entries, record=listed.encode())
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    with WheelArchive.open(src) as source:
+        out = write_wheel(source, out_dir / NAME, replace={"demo/zz.py": b"Z = 2\n"})
+    with WheelArchive.open(out) as result:
+        result.verify_record()
+        written = result.read("demo-1.0.dist-info/RECORD").decode()
+    assert written.startswith(record([*entries[:3], ("demo/zz.py", b"Z = 2\n")]))
+    assert '"demo/data/a,b ""c"".txt",sha256=' in written
