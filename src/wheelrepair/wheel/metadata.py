@@ -238,13 +238,19 @@ def parse_record(text: str) -> dict[str, tuple[str | None, int | None]]:
     return rows
 
 
+def unquoted_record_lines(text: str, rows: int) -> bool:
+    """Whether ``text``, ``rows`` RECORD lines joined as ``path,hash,size\\n`` without quoting, is
+    valid CSV as it stands. Only a row holding a comma, quote or line break of its own needs the
+    csv module's quoting; when the whole text has no more of them than the rows' own, none does
+    (one check for torch's 12,000 rows instead of one per row)."""
+    return text.count(",") == 2 * rows and text.count("\n") == rows and '"' not in text and "\r" not in text
+
+
 def format_record(rows: Iterable[tuple[str, str | None, int | None]]) -> bytes:
     """Serialize RECORD rows (path, hash, size) as CSV with ``\\n`` line ends."""
     table = list(rows)
     text = "".join([f"{path},{digest or ''},{'' if size is None else size}\n" for path, digest, size in table])
-    # Only a row holding a comma, quote or line break of its own needs the csv module's quoting;
-    # when the whole text has no more of them than the rows' own, none does (torch: 12,000 rows).
-    if text.count(",") == 2 * len(table) and text.count("\n") == len(table) and '"' not in text and "\r" not in text:
+    if unquoted_record_lines(text, len(table)):
         return text.encode("utf-8")
     lines = []
     quoted = io.StringIO()
